@@ -1,0 +1,107 @@
+"""The backend's configuration: every setting comes from the environment (or `.env`) through here.
+
+Other modules read `config`, never `os.environ`, so `.env.example` documents the whole surface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from environs import Env
+
+BASE_DIR = Path(__file__).resolve().parent
+
+DEFAULT_JWT_SECRET = "default_jwt_secret"
+PLACEHOLDER_CLIENT_ID = "client_id"
+PLACEHOLDER_CLIENT_SECRET = "client_secret"
+# JWT_SECRET is a shared secret, so only the HMAC family applies.
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
+def _origin(url: str) -> str:
+    """`example.com` -> `https://example.com`; an explicit scheme is kept, any path dropped."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class Config:
+    build_target: str
+    log_level: str
+
+    db_engine: str
+    db_name: str
+    db_user: str
+    db_password: str
+    db_host: str
+    db_port: int
+    db_conn_max_age: int
+    sqlite_path: Path
+
+    jwt_secret: str
+    jwt_algorithm: str
+    jwt_lifetime_minutes: int
+
+    client_id: str
+    client_secret: str
+    bitrix24_timeout: float
+    bitrix24_max_retries: int
+
+    virtual_hosts: list[str]
+    cors_allowed_origins: list[str]
+    max_body_bytes: int
+    cloudpub_token: str = field(repr=False, default="")
+
+    @property
+    def is_production(self) -> bool:
+        return self.build_target == "production"
+
+    @property
+    def debug(self) -> bool:
+        return not self.is_production
+
+    @property
+    def public_origins(self) -> list[str]:
+        """The app's public URLs as origins (`https://host[:port]`)."""
+        return [_origin(host) for host in self.virtual_hosts]
+
+    @property
+    def public_hostnames(self) -> list[str]:
+        return [urlsplit(origin).hostname or "" for origin in self.public_origins]
+
+
+def load_config(env: Env | None = None) -> Config:
+    """Read the configuration from the environment, reading `.env` first when it exists."""
+    if env is None:
+        env = Env()
+        env.read_env(str(BASE_DIR / ".env"), recurse=False)
+
+    virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
+    return Config(
+        build_target=env.str("BUILD_TARGET", "dev", validate=lambda v: v in ("dev", "production")),
+        log_level=env.log_level("LOG_LEVEL", "INFO"),
+        db_engine=env.str("DB_ENGINE", "postgresql", validate=lambda v: v in ("postgresql", "sqlite")),
+        db_name=env.str("DB_NAME", "appdb"),
+        db_user=env.str("DB_USER", "appuser"),
+        db_password=env.str("DB_PASSWORD", "apppass"),
+        db_host=env.str("DB_HOST", "database"),
+        db_port=env.int("DB_PORT", 5432),
+        db_conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
+        sqlite_path=env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
+        jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),
+        jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=lambda v: v in JWT_ALGORITHMS),
+        jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
+        client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
+        client_secret=env.str("CLIENT_SECRET", PLACEHOLDER_CLIENT_SECRET),
+        bitrix24_timeout=env.float("BITRIX24_TIMEOUT", 5.0),
+        bitrix24_max_retries=env.int("BITRIX24_MAX_RETRIES", 2),
+        virtual_hosts=virtual_hosts,
+        cors_allowed_origins=env.list("CORS_ALLOWED_ORIGINS", [_origin(h) for h in virtual_hosts]),
+        max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
+        cloudpub_token=env.str("CLOUDPUB_TOKEN", ""),
+    )
+
+
+config = load_config()

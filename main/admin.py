@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from main.models import ApplicationInstallation, Bitrix24Account
+
+
+# Credentials stay out of the changelists: a page of them on a screen is a leak waiting to happen.
+HIDDEN_IN_LISTS = frozenset({"access_token", "refresh_token", "application_token"})
+
+
+class AllFieldsAdmin(admin.ModelAdmin):
+    """Shows every column in the changelist (credentials aside), so the admin follows the model without upkeep."""
+
+    readonly_fields = ("id",)
+
+    def get_list_display(self, request):
+        return [field.name for field in self.model._meta.concrete_fields if field.name not in HIDDEN_IN_LISTS]
+
+
+admin.site.register(Bitrix24Account, AllFieldsAdmin)
+admin.site.register(ApplicationInstallation, AllFieldsAdmin)

@@ -1,0 +1,55 @@
+"""Errors that end a request with a JSON answer. Each carries its HTTP status and a message safe to show."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from django.http import JsonResponse
+
+
+class ApiError(Exception):
+    status: int = HTTPStatus.BAD_REQUEST
+    default_message = "Bad request"
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def response(self) -> JsonResponse:
+        return JsonResponse({"error": self.message}, status=self.status)
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class PayloadTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    default_message = "Request body is too large"
+
+
+class InvalidJWTToken(ApiError):
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "Invalid JWT token"
+
+
+class ExpiredJWTToken(ApiError):
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "JWT token has expired"
+
+
+class PlacementRejected(ApiError):
+    """Bitrix24 did not vouch for the placement data: unknown token, or it belongs to another portal or app."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "Bitrix24 did not confirm the placement data"
+
+
+class Bitrix24Unavailable(ApiError):
+    status = HTTPStatus.BAD_GATEWAY
+    default_message = "Bitrix24 is not answering correctly; try again later"
+
+
+class Bitrix24Timeout(ApiError):
+    status = HTTPStatus.GATEWAY_TIMEOUT
+    default_message = "Bitrix24 did not answer in time; try again later"

@@ -1,0 +1,73 @@
+"""Keeps secrets out of log lines.
+
+Every handler of the project carries `RedactSecretsFilter`. It masks the configured secrets, anything shaped like a
+JWT, a Bearer credential or an OAuth query parameter, and the credentials of the request being served (registered
+with `remember_secrets` as soon as the request's data is read).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextvars import ContextVar
+
+from config import PLACEHOLDER_CLIENT_SECRET, config
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 6
+
+_request_secrets: ContextVar[tuple[str, ...]] = ContextVar("request_secrets", default=())
+
+_PATTERNS = (
+    # A JWT: three base64url parts, the first starting with `{"` encoded.
+    re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*"),
+    re.compile(r"(?i)(bearer\s+)\S+"),
+    re.compile(
+        r"(?i)((?:auth|auth_id|refresh_id|access_token|refresh_token|application_token|client_secret|code)"
+        r"['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}]+"
+    ),
+)
+
+
+def _static_secrets() -> tuple[str, ...]:
+    secrets = [config.jwt_secret]
+    if config.client_secret != PLACEHOLDER_CLIENT_SECRET:
+        secrets.append(config.client_secret)
+    return tuple(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH)
+
+
+_STATIC_SECRETS = _static_secrets()
+
+
+def remember_secrets(*values: object) -> None:
+    """Mask these values in every log line written while the current request is served."""
+    found = tuple(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LENGTH)
+    if found:
+        _request_secrets.set(_request_secrets.get() + found)
+
+
+def forget_request_secrets() -> None:
+    _request_secrets.set(())
+
+
+def redact(text: str) -> str:
+    for secret in (*_STATIC_SECRETS, *_request_secrets.get()):
+        text = text.replace(secret, MASK)
+    text = _PATTERNS[0].sub(MASK, text)
+    for pattern in _PATTERNS[1:]:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Renders the record (message and traceback) once, redacted, so no handler sees the raw values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        record.msg, record.args = redact(message), None
+        record.exc_info = None if record.exc_text else record.exc_info
+        return True

@@ -1,0 +1,261 @@
+"""The two tables this backend shares with the sibling PHP backend (columns: `../shared/schema.md`).
+
+Both models are unmanaged: Django never alters these tables. Migration 0001 creates them only where they are
+missing, so the backend runs beside the PHP backend's schema and on an empty database alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from functools import cache
+
+import jwt
+from b24pysdk import BitrixApp, BitrixToken, Client
+from b24pysdk.credentials import AbstractBitrixToken, OAuthPlacementData
+from b24pysdk.errors import (
+    BitrixAPIError,
+    BitrixRequestError,
+    BitrixRequestTimeout,
+    BitrixResponseError,
+    BitrixValidationError,
+)
+from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
+from b24pysdk.utils.functional import classproperty
+from django.db import models
+
+from config import config
+from main.exceptions import (
+    Bitrix24Timeout,
+    Bitrix24Unavailable,
+    ExpiredJWTToken,
+    InvalidJWTToken,
+    PlacementRejected,
+)
+from main.fields import UTCDateTimeField
+
+JWT_CLAIMS = ("account_id", "iat", "exp")
+
+
+@cache
+def _bitrix_app() -> BitrixApp:
+    return BitrixApp(client_id=config.client_id, client_secret=config.client_secret)
+
+
+class _VerificationToken(BitrixToken):
+    """The token a placement arrived with, used only to ask `app.info` about itself.
+
+    It is never refreshed: an expired placement token is refused, and the frontend sends a fresh one.
+    """
+
+    _AUTO_REFRESH_EXPIRED_TOKEN = False
+
+
+def _verified_app_info(placement: OAuthPlacementData, bitrix_app: BitrixApp):
+    """Ask Bitrix24's OAuth server who issued the placement's access token, and check that it is this placement.
+
+    Without the three checks a valid token of one portal (or of another app) could claim any other account.
+    """
+    token = _VerificationToken.from_oauth_placement_data(placement, bitrix_app)
+    try:
+        app_info = token.get_app_info(timeout=config.bitrix24_timeout, max_retries=config.bitrix24_max_retries).result
+    except BitrixRequestTimeout as error:
+        raise Bitrix24Timeout() from error
+    except BitrixRequestError as error:
+        raise Bitrix24Unavailable() from error
+    except BitrixAPIError as error:
+        if error.status_code < 500:
+            raise PlacementRejected("Bitrix24 rejected the access token") from error
+        raise Bitrix24Unavailable() from error
+    except (BitrixResponseError, KeyError, TypeError, ValueError) as error:
+        raise Bitrix24Unavailable() from error
+
+    try:
+        placement.validate_against_app_info(app_info)  # member_id and domain
+    except BitrixValidationError as error:
+        raise PlacementRejected() from error
+    if app_info.client_id != bitrix_app.client_id:
+        raise PlacementRejected()
+    return app_info
+
+
+class Bitrix24Account(models.Model, AbstractBitrixToken):
+    """A Bitrix24 user of a portal that runs the app, with the OAuth tokens that act for them.
+
+    It is also b24pysdk's token object: the SDK's `domain`, `auth_token` and `expires` map onto the columns
+    `domain_url`, `access_token` and `expires` (Unix seconds), so `account.client` calls the portal's REST API and
+    renewed tokens or a moved portal domain are saved as soon as the SDK reports them.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    b24_user_id = models.IntegerField()
+    is_b24_user_admin = models.BooleanField(default=False)
+    member_id = models.CharField(max_length=255, db_index=True)
+    is_master_account = models.BooleanField(null=True, blank=True)
+    domain_url = models.CharField(max_length=255, db_index=True)
+    status = models.CharField(max_length=255)
+    application_token = models.CharField(max_length=255, null=True, blank=True)
+    created_at_utc = UTCDateTimeField(auto_now_add=True)
+    updated_at_utc = UTCDateTimeField(auto_now=True)
+    application_version = models.IntegerField(default=1)
+    comment = models.TextField(null=True, blank=True)
+    access_token = models.CharField(max_length=255, null=True, blank=True)
+    refresh_token = models.CharField(max_length=255, null=True, blank=True)
+    expires_timestamp = models.IntegerField(null=True, blank=True, db_column="expires")
+    expires_in = models.IntegerField(null=True, blank=True)
+    current_scope = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "bitrix24account"
+        constraints = [
+            models.UniqueConstraint(fields=["b24_user_id", "domain_url"], name="bitrix24account_user_domain_uniq"),
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.oauth_token_renewed_signal.connect(self._save_renewed_oauth_token)
+        self.portal_domain_changed_signal.connect(self._save_new_domain)
+
+    def __str__(self) -> str:
+        return f"user {self.b24_user_id} of {self.domain_url}"
+
+    # --- b24pysdk's token interface -------------------------------------------------------------------------
+
+    @classproperty
+    def bitrix_app(cls) -> BitrixApp:  # noqa: N805 - a class-level property
+        return _bitrix_app()
+
+    @property
+    def domain(self) -> str:
+        return self.domain_url
+
+    @domain.setter
+    def domain(self, value: str) -> None:
+        self.domain_url = value
+
+    @property
+    def auth_token(self) -> str | None:
+        return self.access_token
+
+    @auth_token.setter
+    def auth_token(self, value: str | None) -> None:
+        self.access_token = value
+
+    @property
+    def expires(self) -> dt.datetime | None:
+        if self.expires_timestamp is None:
+            return None
+        return dt.datetime.fromtimestamp(self.expires_timestamp, tz=dt.timezone.utc)
+
+    @expires.setter
+    def expires(self, value: dt.datetime | None) -> None:
+        self.expires_timestamp = None if value is None else int(value.timestamp())
+
+    @property
+    def client(self) -> Client:
+        """A b24pysdk client for REST calls on this account's portal, as this user."""
+        return Client(self)
+
+    def _save_renewed_oauth_token(self, event: OAuthTokenRenewedEvent) -> None:
+        # The SDK has already put the new pair on this object; refresh tokens are single-use, so save it now.
+        renewed = event.renewed_oauth_token
+        self.oauth_token = renewed.oauth_token
+        self.status = renewed.status.value
+        self.current_scope = renewed.scope
+        self._save_fields("access_token", "refresh_token", "expires_timestamp", "expires_in", "status", "current_scope")
+
+    def _save_new_domain(self, event: PortalDomainChangedEvent) -> None:
+        self.domain_url = event.new_domain
+        self._save_fields("domain_url")
+
+    def _save_fields(self, *names: str) -> None:
+        if not self._state.adding:
+            self.save(update_fields=[*names, "updated_at_utc"])
+
+    # --- JWTs of this backend ---------------------------------------------------------------------------
+
+    def create_jwt_token(self, minutes: int | None = None) -> str:
+        """A JWT that stands for this account for `minutes` (default JWT_LIFETIME_MINUTES, 60)."""
+        now = dt.datetime.now(dt.timezone.utc)
+        lifetime = dt.timedelta(minutes=config.jwt_lifetime_minutes if minutes is None else minutes)
+        claims = {"account_id": str(self.pk), "iat": now, "exp": now + lifetime}
+        return jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithm)
+
+    @classmethod
+    def get_from_jwt_token(cls, token: str) -> Bitrix24Account:
+        """The account a JWT of ours stands for; `InvalidJWTToken` or `ExpiredJWTToken` otherwise."""
+        try:
+            claims = jwt.decode(
+                token, config.jwt_secret, algorithms=[config.jwt_algorithm], options={"require": list(JWT_CLAIMS)}
+            )
+        except jwt.ExpiredSignatureError as error:
+            raise ExpiredJWTToken() from error
+        except jwt.InvalidTokenError as error:
+            raise InvalidJWTToken() from error
+        try:
+            account_id = uuid.UUID(claims["account_id"])
+        except (TypeError, ValueError, AttributeError) as error:
+            raise InvalidJWTToken() from error
+        account = cls.objects.filter(pk=account_id).first()
+        if account is None:
+            raise InvalidJWTToken()
+        return account
+
+    # --- Placement data from Bitrix24 -------------------------------------------------------------------
+
+    @classmethod
+    def update_or_create_from_oauth_placement_data(cls, placement: OAuthPlacementData) -> Bitrix24Account:
+        """Verify placement data with Bitrix24 (`app.info`) and save the account it proves.
+
+        Raises `PlacementRejected` (nothing written) when Bitrix24 rejects the token or its answer does not match
+        the placement; `Bitrix24Timeout` or `Bitrix24Unavailable` when Bitrix24 cannot be asked.
+        """
+        app_info = _verified_app_info(placement, cls.bitrix_app)
+        oauth_token = placement.oauth_token
+        account, _ = cls.objects.update_or_create(
+            domain_url=placement.domain,
+            b24_user_id=app_info.user_id,
+            defaults={
+                "member_id": placement.member_id,
+                "status": placement.status.value,
+                "access_token": oauth_token.access_token,
+                "refresh_token": oauth_token.refresh_token,
+                "expires_timestamp": int(app_info.expires.timestamp()),
+                "expires_in": oauth_token.expires_in,
+                "current_scope": app_info.scope,
+                "application_version": app_info.install.version,
+            },
+        )
+        return account
+
+
+class ApplicationInstallation(models.Model):
+    """The app's installation on a portal, one per account that installed it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=255, db_index=True)
+    created_at_utc = UTCDateTimeField(auto_now_add=True)
+    update_at_utc = UTCDateTimeField(auto_now=True)
+    bitrix_24_account = models.OneToOneField(
+        Bitrix24Account,
+        on_delete=models.CASCADE,
+        db_column="bitrix_24_account_id",
+        related_name="installation",
+    )
+    contact_person_id = models.UUIDField(null=True, blank=True)
+    bitrix_24_partner_contact_person_id = models.UUIDField(null=True, blank=True)
+    bitrix_24_partner_id = models.UUIDField(null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    portal_license_family = models.CharField(max_length=255, db_index=True)
+    portal_users_count = models.IntegerField(null=True, blank=True)
+    application_token = models.CharField(max_length=255, null=True, blank=True)
+    comment = models.TextField(null=True, blank=True)
+    status_code = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "application_installation"
+
+    def __str__(self) -> str:
+        return f"installation on {self.bitrix_24_account.domain_url}"

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from main.models import Bitrix24Account
+
+
+class AuthorizedRequest(HttpRequest):
+    """A request that went through `collect_request_data` and `auth_required` (for type hints only)."""
+
+    data: dict[str, Any]
+    bitrix24_account: Bitrix24Account

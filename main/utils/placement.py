@@ -1,0 +1,72 @@
+"""Reads Bitrix24 placement data (`AUTH_ID`, `DOMAIN`, `member_id`, ...) from a request's data.
+
+b24pysdk's `OAuthPlacementData.from_dict` checks that the keys are there; this module first checks the shapes
+(strings where strings belong, a bare host name as DOMAIN), so odd input is refused with a clear message before
+anything is sent to Bitrix24 or written to the database. Every refusal is a `BitrixValidationError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from b24pysdk.credentials import OAuthPlacementData
+
+from main.exceptions import BadRequest
+
+REQUIRED_TEXT_FIELDS = ("AUTH_ID", "REFRESH_ID", "DOMAIN", "LANG", "APP_SID", "member_id", "status")
+REQUIRED_NUMBER_FIELDS = ("AUTH_EXPIRES", "PROTOCOL")
+MAX_TEXT_LENGTH = 255
+
+# A host name as Bitrix24 gives it: dot-separated LDH labels, no scheme, port, path or user info.
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.[a-z][a-z0-9-]*(?<!-)", re.IGNORECASE | re.ASCII)
+
+ValidationError = OAuthPlacementData.ValidationError
+
+
+def _check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"Invalid placement data: {name} must be a non-empty string")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValidationError(f"Invalid placement data: {name} is longer than {MAX_TEXT_LENGTH} characters")
+
+
+def _check_number(name: str, value: Any) -> None:
+    is_number = isinstance(value, int) and not isinstance(value, bool)
+    if not (is_number or (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10)):
+        raise ValidationError(f"Invalid placement data: {name} must be a whole number")
+
+
+def parse_placement_data(data: Mapping[str, Any]) -> OAuthPlacementData:
+    """Build `OAuthPlacementData` from request data, or raise `BitrixValidationError` naming the bad field."""
+    for name in (*REQUIRED_TEXT_FIELDS, *REQUIRED_NUMBER_FIELDS):
+        if name not in data:
+            raise ValidationError(f"Missing required field in placement data: {name}")
+    for name in REQUIRED_TEXT_FIELDS:
+        _check_text(name, data[name])
+    for name in REQUIRED_NUMBER_FIELDS:
+        _check_number(name, data[name])
+    if len(data["DOMAIN"]) > 253 or not _HOST_NAME.fullmatch(data["DOMAIN"]):
+        raise ValidationError("Invalid placement data: DOMAIN must be a portal host name such as example.bitrix24.com")
+    if data.get("PLACEMENT") is not None:
+        _check_text("PLACEMENT", data["PLACEMENT"])
+    if not isinstance(data.get("PLACEMENT_OPTIONS"), (str, dict, type(None))):
+        raise ValidationError("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string")
+
+    placement = OAuthPlacementData.from_dict(data)
+    if placement.placement_options is not None and not isinstance(placement.placement_options, dict):
+        raise ValidationError("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string")
+    return placement
+
+
+def optional_text(data: Mapping[str, Any], name: str) -> str | None:
+    """An optional text field of the request data: `None` when absent, `BadRequest` when it is not text."""
+    value = data.get(name)
+    if value is not None:
+        try:
+            _check_text(name, value)
+        except ValidationError as error:
+            raise BadRequest(error.message) from error
+    return value

@@ -1,0 +1,102 @@
+"""The API. Each view states its method, its log name and that it needs an authenticated Bitrix24 account."""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+
+from main.exceptions import BadRequest
+from main.models import ApplicationInstallation
+from main.utils.authorized_request import AuthorizedRequest
+from main.utils.decorators.auth_required import auth_required
+from main.utils.decorators.collect_request_data import collect_request_data
+from main.utils.decorators.log_errors import log_errors
+from main.utils.decorators.require_methods import require_GET, require_POST
+from main.utils.placement import optional_text
+
+
+@xframe_options_exempt
+@require_GET
+@log_errors("root")
+@collect_request_data
+@auth_required
+def root(request: AuthorizedRequest) -> JsonResponse:
+    return JsonResponse({"message": "Python Backend is running"})
+
+
+@xframe_options_exempt
+@require_GET
+@log_errors("health")
+@collect_request_data
+@auth_required
+def health(request: AuthorizedRequest) -> JsonResponse:
+    return JsonResponse({"status": "healthy", "backend": "python", "timestamp": time.time()})
+
+
+@xframe_options_exempt
+@require_GET
+@log_errors("get_enum")
+@collect_request_data
+@auth_required
+def get_enum(request: AuthorizedRequest) -> JsonResponse:
+    return JsonResponse(["option 1", "option 2", "option 3"], safe=False)
+
+
+@xframe_options_exempt
+@require_GET
+@log_errors("get_list")
+@collect_request_data
+@auth_required
+def get_list(request: AuthorizedRequest) -> JsonResponse:
+    return JsonResponse(["element 1", "element 2", "element 3"], safe=False)
+
+
+@csrf_exempt  # callers prove themselves with placement data or a JWT, never with cookies
+@xframe_options_exempt
+@require_POST
+@log_errors("install")
+@collect_request_data
+@auth_required
+def install(request: AuthorizedRequest) -> JsonResponse:
+    account = request.bitrix24_account
+    try:
+        status_code = optional_text(request.data, "status") or account.status
+        license_family = optional_text(request.data, "LICENSE_FAMILY") or ""
+    except BadRequest as error:
+        return error.response()
+    ApplicationInstallation.objects.update_or_create(
+        bitrix_24_account=account,
+        defaults={"status": "active", "status_code": status_code, "portal_license_family": license_family},
+    )
+    return JsonResponse({"message": "Installation successful"})
+
+
+@csrf_exempt
+@xframe_options_exempt
+@require_POST
+@log_errors("get_token")
+@collect_request_data
+@auth_required
+def get_token(request: AuthorizedRequest) -> JsonResponse:
+    return JsonResponse({"token": request.bitrix24_account.create_jwt_token()})
+
+
+@xframe_options_exempt
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Public liveness and readiness probe for load balancers: 200 when the database answers, 503 otherwise."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return JsonResponse({"status": "unhealthy", "database": "unavailable"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
+    return JsonResponse({"status": "healthy", "database": "ok"})
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None, **kwargs) -> JsonResponse:
+    return JsonResponse({"error": f"Not found: {request.path}"}, status=HTTPStatus.NOT_FOUND)
