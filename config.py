@@ -13,9 +13,9 @@ from environs import Env
 
 BASE_DIR = Path(__file__).resolve().parent
 
-DEFAULT_JWT_SECRET = "default_jwt_secret"
+DEFAULT_JWT_SECRET = "default_jwt_secret"  # noqa: S105 - the placeholder production refuses
 PLACEHOLDER_CLIENT_ID = "client_id"
-PLACEHOLDER_CLIENT_SECRET = "client_secret"
+PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 

@@ -23,6 +23,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "main.middleware.request_secrets_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # In production (gunicorn, DEBUG off) WhiteNoise serves the admin's collected static files.
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if config.is_production else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -76,6 +78,15 @@ USE_TZ = True
 
 STATIC_URL = "/api/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed, compressed files need `collectstatic`, which the production image runs.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if config.is_production
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # Bodies over this size are refused with 413 by `collect_request_data`.
 DATA_UPLOAD_MAX_MEMORY_SIZE = config.max_body_bytes

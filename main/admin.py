@@ -2,7 +2,6 @@ from django.contrib import admin
 
 from main.models import ApplicationInstallation, Bitrix24Account
 
-
 # Credentials stay out of the changelists: a page of them on a screen is a leak waiting to happen.
 HIDDEN_IN_LISTS = frozenset({"access_token", "refresh_token", "application_token"})
 

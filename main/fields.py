@@ -17,5 +17,5 @@ class UTCDateTimeField(models.DateTimeField):
 
     def from_db_value(self, value: dt.datetime | None, expression: Any, connection: Any) -> dt.datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
         return value

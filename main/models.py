@@ -146,7 +146,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
     def expires(self) -> dt.datetime | None:
         if self.expires_timestamp is None:
             return None
-        return dt.datetime.fromtimestamp(self.expires_timestamp, tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.expires_timestamp, tz=dt.UTC)
 
     @expires.setter
     def expires(self, value: dt.datetime | None) -> None:
@@ -177,7 +177,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
 
     def create_jwt_token(self, minutes: int | None = None) -> str:
         """A JWT that stands for this account for `minutes` (default JWT_LIFETIME_MINUTES, 60)."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         lifetime = dt.timedelta(minutes=config.jwt_lifetime_minutes if minutes is None else minutes)
         claims = {"account_id": str(self.pk), "iat": now, "exp": now + lifetime}
         return jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithm)

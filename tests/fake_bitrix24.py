@@ -43,7 +43,7 @@ class Grant:
 
 
 def _time_section() -> dict:
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     return {"start": 0.0, "finish": 0.01, "duration": 0.01, "processing": 0.0, "date_start": now, "date_finish": now}
 
 
@@ -103,7 +103,7 @@ class FakeBitrix24:
             return 401, {"error": "invalid_token", "error_description": "The access token provided is invalid."}
         if grant.expired:
             return 401, {"error": "expired_token", "error_description": "The access token provided has expired."}
-        expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         result = {
             "client_id": grant.client_id,
             "scope": "crm,user",
@@ -129,7 +129,7 @@ class FakeBitrix24:
             return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
         del self.grants[old.access_token]  # refresh tokens are single-use
         new = self.grant(old.portal, old.user_id, client_id=old.client_id)
-        expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         return 200, {
             "access_token": new.access_token,
             "refresh_token": new.refresh_token,

@@ -19,7 +19,7 @@ def _jwt(claims: dict, secret: str = SECRET, algorithm: str = "HS256", headers: 
 
 
 def _claims(account, **overrides) -> dict:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     claims = {"account_id": str(account.pk), "iat": now, "exp": now + dt.timedelta(minutes=5)}
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
@@ -30,9 +30,7 @@ def _get_list(client, token: str):
 
 
 def _account_rows() -> list[tuple]:
-    return list(
-        Bitrix24Account.objects.order_by("pk").values_list("pk", "domain_url", "member_id", "access_token")
-    )
+    return list(Bitrix24Account.objects.order_by("pk").values_list("pk", "domain_url", "member_id", "access_token"))
 
 
 # --- Bearer JWT ------------------------------------------------------------------------------------------
@@ -58,17 +56,26 @@ def test_jwt_claims_are_account_id_iat_and_exp(account):
 @pytest.mark.parametrize(
     ("make_token", "expected"),
     [
-        pytest.param(lambda a: _jwt(_claims(a), secret="another-secret-0123456789abcdef0123"), "Invalid JWT token",
-                     id="wrong-secret"),
+        pytest.param(
+            lambda a: _jwt(_claims(a), secret="another-secret-0123456789abcdef0123"),
+            "Invalid JWT token",
+            id="wrong-secret",
+        ),
         pytest.param(lambda a: _jwt(_claims(a))[:-4] + "AAAA", "Invalid JWT token", id="bad-signature"),
-        pytest.param(lambda a: _jwt(_claims(a, exp=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))),
-                     "JWT token has expired", id="expired"),
+        pytest.param(
+            lambda a: _jwt(_claims(a, exp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))),
+            "JWT token has expired",
+            id="expired",
+        ),
         pytest.param(lambda a: _jwt(_claims(a, exp=None)), "Invalid JWT token", id="missing-exp"),
         pytest.param(lambda a: _jwt(_claims(a, iat=None)), "Invalid JWT token", id="missing-iat"),
         pytest.param(lambda a: _jwt(_claims(a, account_id=None)), "Invalid JWT token", id="missing-account_id"),
         pytest.param(lambda a: _jwt(_claims(a, account_id="not-a-uuid")), "Invalid JWT token", id="account-not-uuid"),
-        pytest.param(lambda a: _jwt(_claims(a, account_id="6f1c3f5e-0000-4000-8000-000000000000")),
-                     "Invalid JWT token", id="unknown-account"),
+        pytest.param(
+            lambda a: _jwt(_claims(a, account_id="6f1c3f5e-0000-4000-8000-000000000000")),
+            "Invalid JWT token",
+            id="unknown-account",
+        ),
         pytest.param(lambda a: _jwt(_claims(a), algorithm="HS512"), "Invalid JWT token", id="other-hmac-algorithm"),
         pytest.param(lambda a: "not.a.jwt", "Invalid JWT token", id="garbage"),
     ],
@@ -114,7 +121,7 @@ def test_placement_creates_account_and_returns_a_jwt_for_it(client, fake_b24):
     assert account.status == "L"
     assert account.current_scope == ["crm", "user"]
     assert account.application_version == 3
-    assert account.expires_timestamp > dt.datetime.now(dt.timezone.utc).timestamp() + 3000
+    assert account.expires_timestamp > dt.datetime.now(dt.UTC).timestamp() + 3000
     assert Bitrix24Account.get_from_jwt_token(response.json()["token"]) == account
     assert fake_b24.calls_to("/rest/app.info/") == 1
 
@@ -182,7 +189,9 @@ def test_expired_placement_token_is_not_refreshed_but_refused(client, fake_b24):
     [
         pytest.param({"DOMAIN": PORTAL_B.domain}, id="domain-of-another-portal"),
         pytest.param({"member_id": PORTAL_B.member_id}, id="member_id-of-another-portal"),
-        pytest.param({"DOMAIN": PORTAL_B.domain, "member_id": PORTAL_B.member_id}, id="whole-identity-of-another-portal"),
+        pytest.param(
+            {"DOMAIN": PORTAL_B.domain, "member_id": PORTAL_B.member_id}, id="whole-identity-of-another-portal"
+        ),
     ],
 )
 def test_valid_token_of_portal_a_cannot_claim_portal_b(client, fake_b24, forgery):

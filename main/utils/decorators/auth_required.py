@@ -25,7 +25,6 @@ from main.utils.authorized_request import AuthorizedRequest
 from main.utils.placement import parse_placement_data
 
 
-
 def authenticate(request: AuthorizedRequest) -> Bitrix24Account:
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
