@@ -16,6 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_JWT_SECRET = "default_jwt_secret"  # noqa: S105 - the placeholder production refuses
 PLACEHOLDER_CLIENT_ID = "client_id"
 PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
+DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech"
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 
@@ -46,6 +47,7 @@ class Config:
 
     client_id: str
     client_secret: str
+    bitrix24_oauth_server: str
     bitrix24_timeout: float
     bitrix24_max_retries: int
 
@@ -95,6 +97,7 @@ def load_config(env: Env | None = None) -> Config:
         jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
         client_secret=env.str("CLIENT_SECRET", PLACEHOLDER_CLIENT_SECRET),
+        bitrix24_oauth_server=env.str("BITRIX24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER).rstrip("/"),
         bitrix24_timeout=env.float("BITRIX24_TIMEOUT", 5.0),
         bitrix24_max_retries=env.int("BITRIX24_MAX_RETRIES", 2),
         virtual_hosts=virtual_hosts,
