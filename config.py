@@ -54,6 +54,10 @@ class Config:
     virtual_hosts: list[str]
     cors_allowed_origins: list[str]
     max_body_bytes: int
+    trust_x_forwarded_proto: bool
+    secure_cookies: bool
+    secure_ssl_redirect: bool
+    secure_hsts_seconds: int
     cloudpub_token: str = field(repr=False, default="")
 
     @property
@@ -81,6 +85,7 @@ def load_config(env: Env | None = None) -> Config:
         env.read_env(str(BASE_DIR / ".env"), recurse=False)
 
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
+    is_production = env.str("BUILD_TARGET", "dev") == "production"
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=lambda v: v in ("dev", "production")),
         log_level=env.log_level("LOG_LEVEL", "INFO"),
@@ -103,6 +108,10 @@ def load_config(env: Env | None = None) -> Config:
         virtual_hosts=virtual_hosts,
         cors_allowed_origins=env.list("CORS_ALLOWED_ORIGINS", [_origin(h) for h in virtual_hosts]),
         max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
+        trust_x_forwarded_proto=env.bool("TRUST_X_FORWARDED_PROTO", is_production),
+        secure_cookies=env.bool("SECURE_COOKIES", is_production),
+        secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),
+        secure_hsts_seconds=env.int("SECURE_HSTS_SECONDS", 0),
         cloudpub_token=env.str("CLOUDPUB_TOKEN", ""),
     )
 

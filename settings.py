@@ -96,11 +96,27 @@ if config.is_production:
 else:
     CORS_ALLOW_ALL_ORIGINS = True
 
+# Behind the TLS-terminating proxy that Bitrix24 requires (HTTPS), the proxy says which scheme the client used.
+if config.trust_x_forwarded_proto:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = config.secure_cookies
+# The admin lives in a normal tab, the API in Bitrix24's iframe: cookies are only the admin's, so Lax fits.
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = config.secure_ssl_redirect
+SECURE_REDIRECT_EXEMPT = [r"^api/healthz$"]  # container health checks speak plain HTTP
+SECURE_HSTS_SECONDS = config.secure_hsts_seconds
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "main.logging.RedactSecretsFilter"}},
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "line": {
+            "()": "main.logging.OneLineFormatter" if config.is_production else "logging.Formatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",

@@ -71,3 +71,10 @@ class RedactSecretsFilter(logging.Filter):
         record.msg, record.args = redact(message), None
         record.exc_info = None if record.exc_text else record.exc_info
         return True
+
+
+class OneLineFormatter(logging.Formatter):
+    """One line per event (tracebacks included), so log collectors never split an event."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " \\n ")

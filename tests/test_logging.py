@@ -1,0 +1,76 @@
+"""What reaches the log: every event as a line on stdout, and never a token, a secret or an Authorization header."""
+
+import io
+import logging
+import sys
+
+import pytest
+from django.db import connection
+
+from config import config
+from main.logging import OneLineFormatter
+from tests.fake_bitrix24 import CLIENT_SECRET
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def log_output():
+    """The project's own stdout handler (filter and formatter as configured), writing into a buffer at DEBUG."""
+    root = logging.getLogger()
+    (handler,) = (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.get_name() == "stdout")
+    buffer = io.StringIO()
+    old_stream, old_level = handler.setStream(buffer), root.level
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    handler.setStream(old_stream)
+    root.setLevel(old_level)
+
+
+def test_full_flow_and_errors_log_no_credentials(client, fake_b24, log_output):
+    grant = fake_b24.grant(user_id=3)
+    placement = fake_b24.placement(grant)
+
+    token = client.post("/api/getToken", placement, content_type="application/json").json()["token"]
+    assert client.get("/api/list", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert client.get("/api/list", HTTP_AUTHORIZATION=f"Bearer {token}x").status_code == 401
+    with connection.cursor() as cursor:  # make the install view fail for real (rolled back with the test)
+        cursor.execute("DROP TABLE application_installation")
+    failed = client.post("/api/install", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert failed.status_code == 500
+    output = log_output.getvalue()
+    assert "Unhandled error in POST /api/install" in output
+    assert "Traceback" in output
+    assert "Unauthorized: /api/list" in output
+    for secret in (token, grant.access_token, grant.refresh_token, config.jwt_secret, CLIENT_SECRET):
+        assert secret not in output
+    assert f"Bearer {token}"[:20] not in output
+
+
+def test_a_logged_exception_that_quotes_secrets_is_masked(log_output):
+    logger = logging.getLogger("main.test")
+    try:
+        raise RuntimeError(f"failed with client_secret={CLIENT_SECRET} and jwt {config.jwt_secret}")
+    except RuntimeError:
+        logger.exception("GET https://oauth.bitrix24.tech/oauth/token/?client_secret=%s&refresh_token=rt-1234567", "x1")
+
+    output = log_output.getvalue()
+    assert CLIENT_SECRET not in output
+    assert config.jwt_secret not in output
+    assert "rt-1234567" not in output
+    assert "RuntimeError" in output
+
+
+def test_production_format_keeps_each_event_on_one_line():
+    formatter = OneLineFormatter("%(levelname)s %(name)s %(message)s")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("install", logging.ERROR, __file__, 1, "Unhandled error", None, sys.exc_info())
+
+    line = formatter.format(record)
+
+    assert "\n" not in line
+    assert line.startswith("ERROR install Unhandled error")
+    assert "ValueError: boom" in line
