@@ -40,6 +40,7 @@ class Grant:
     access_token: str = field(default_factory=lambda: "at-" + secrets.token_hex(16))
     refresh_token: str = field(default_factory=lambda: "rt-" + secrets.token_hex(16))
     expired: bool = False
+    expires: int | None = None  # Unix seconds, for tokens issued by a refresh
 
 
 def _time_section() -> dict:
@@ -52,6 +53,16 @@ class FakeBitrix24:
         self.grants: dict[str, Grant] = {}
         self.requests: list[tuple[str, str]] = []  # (method, URL path) of every request received
         self.rest_results: dict[str, object] = {}
+        self.moved_domains: dict[str, str] = {}  # old portal domain -> new one
+
+    def move_portal(self, portal: Portal, new_domain: str) -> Portal:
+        """The portal gets a new domain: its tokens work there, and REST calls to the old one answer 302."""
+        moved = Portal(new_domain, portal.member_id)
+        self.moved_domains[portal.domain] = new_domain
+        for grant in self.grants.values():
+            if grant.portal == portal:
+                grant.portal = moved
+        return moved
 
     def grant(self, portal: Portal = PORTAL_A, user_id: int = 1, **kwargs) -> Grant:
         grant = Grant(portal=portal, user_id=user_id, **kwargs)
@@ -128,12 +139,12 @@ class FakeBitrix24:
         if old is None or query.get("client_secret") != CLIENT_SECRET or query.get("client_id") != old.client_id:
             return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
         del self.grants[old.access_token]  # refresh tokens are single-use
-        new = self.grant(old.portal, old.user_id, client_id=old.client_id)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        new = self.grant(old.portal, old.user_id, client_id=old.client_id, expires=int(expires.timestamp()))
         return 200, {
             "access_token": new.access_token,
             "refresh_token": new.refresh_token,
-            "expires": int(expires.timestamp()),
+            "expires": new.expires,
             "expires_in": 3600,
             "scope": "crm,user",
             "domain": "oauth.bitrix24.tech",
@@ -155,6 +166,11 @@ class FakeBitrix24:
     # --- transport ------------------------------------------------------------------------------
 
     def _callback(self, request) -> tuple[int, dict, str]:
+        parts = urlsplit(request.url)
+        if parts.netloc in self.moved_domains:  # Bitrix24 redirects a moved portal's old domain, with an HTML body
+            self.requests.append((request.method, parts.path))
+            location = parts._replace(netloc=self.moved_domains[parts.netloc]).geturl()
+            return 302, {"Location": location, "Content-Type": "text/html"}, "<html>Moved</html>"
         status, payload = self.answer(request.method, request.url, request.body)
         return status, {"Content-Type": "application/json"}, json.dumps(payload)
 
