@@ -1,4 +1,8 @@
-"""The API. Each view states its method, its log name and that it needs an authenticated Bitrix24 account."""
+"""The API. Each view states its method, its log name and that it needs an authenticated Bitrix24 account.
+
+Every view is CSRF-exempt: callers prove themselves with placement data or a JWT, never with cookies, and a
+wrong method must get the JSON 405 rather than Django's HTML CSRF page.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from main.utils.decorators.require_methods import require_GET, require_POST
 from main.utils.placement import optional_text
 
 
+@csrf_exempt
 @xframe_options_exempt
 @require_GET
 @log_errors("root")
@@ -29,6 +34,7 @@ def root(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse({"message": "Python Backend is running"})
 
 
+@csrf_exempt
 @xframe_options_exempt
 @require_GET
 @log_errors("health")
@@ -38,6 +44,7 @@ def health(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse({"status": "healthy", "backend": "python", "timestamp": time.time()})
 
 
+@csrf_exempt
 @xframe_options_exempt
 @require_GET
 @log_errors("get_enum")
@@ -47,6 +54,7 @@ def get_enum(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse(["option 1", "option 2", "option 3"], safe=False)
 
 
+@csrf_exempt
 @xframe_options_exempt
 @require_GET
 @log_errors("get_list")
@@ -56,7 +64,7 @@ def get_list(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse(["element 1", "element 2", "element 3"], safe=False)
 
 
-@csrf_exempt  # callers prove themselves with placement data or a JWT, never with cookies
+@csrf_exempt
 @xframe_options_exempt
 @require_POST
 @log_errors("install")
@@ -86,6 +94,7 @@ def get_token(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse({"token": request.bitrix24_account.create_jwt_token()})
 
 
+@csrf_exempt
 @xframe_options_exempt
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
