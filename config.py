@@ -44,6 +44,7 @@ class Config:
     jwt_secret: str
     jwt_algorithm: str
     jwt_lifetime_minutes: int
+    access_check_seconds: int
 
     client_id: str
     client_secret: str
@@ -100,6 +101,8 @@ def load_config(env: Env | None = None) -> Config:
         jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),
         jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=lambda v: v in JWT_ALGORITHMS),
         jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
+        # How long a process trusts its last look at an account's status (revocation delay); at most 10 s.
+        access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=lambda v: 0 <= v <= 10),
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
         client_secret=env.str("CLIENT_SECRET", PLACEHOLDER_CLIENT_SECRET),
         bitrix24_oauth_server=env.str("BITRIX24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER).rstrip("/"),

@@ -69,6 +69,9 @@ else:
         }
     }
 
+# Per-process cache: it holds only short-lived answers (see Bitrix24Account.check_access), so nothing is shared.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"

@@ -38,6 +38,13 @@ class ExpiredJWTToken(ApiError):
     default_message = "JWT token has expired"
 
 
+class AccountInactive(ApiError):
+    """The account is blocked or deleted, or the app was uninstalled from its portal."""
+
+    status = HTTPStatus.FORBIDDEN
+    default_message = "This Bitrix24 account is not active"
+
+
 class PlacementRejected(ApiError):
     """Bitrix24 did not vouch for the placement data: unknown token, or it belongs to another portal or app."""
 

@@ -7,8 +7,8 @@ missing, so the backend runs beside the PHP backend's schema and on an empty dat
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from functools import cache
 
 import jwt
 from b24pysdk import BitrixApp, BitrixToken, Client
@@ -22,10 +22,12 @@ from b24pysdk.errors import (
 )
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
+from django.core.cache import cache
 from django.db import models
 
 from config import config
 from main.exceptions import (
+    AccountInactive,
     Bitrix24Timeout,
     Bitrix24Unavailable,
     ExpiredJWTToken,
@@ -37,7 +39,19 @@ from main.fields import UTCDateTimeField
 JWT_CLAIMS = ("account_id", "iat", "exp")
 
 
-@cache
+class AccountStatus(models.TextChoices):
+    """Lifecycle of an account and of an installation, with the values the PHP backend writes."""
+
+    NEW = "new"
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    DELETED = "deleted"
+
+
+ACTIVE_ACCOUNT_STATUSES = (AccountStatus.NEW, AccountStatus.ACTIVE)
+
+
+@functools.cache
 def _bitrix_app() -> BitrixApp:
     return BitrixApp(client_id=config.client_id, client_secret=config.client_secret)
 
@@ -161,9 +175,8 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         # The SDK has already put the new pair on this object; refresh tokens are single-use, so save it now.
         renewed = event.renewed_oauth_token
         self.oauth_token = renewed.oauth_token
-        self.status = renewed.status.value
         self.current_scope = renewed.scope
-        self._save_fields("access_token", "refresh_token", "expires_timestamp", "expires_in", "status", "current_scope")
+        self._save_fields("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
 
     def _save_new_domain(self, event: PortalDomainChangedEvent) -> None:
         self.domain_url = event.new_domain
@@ -184,7 +197,19 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
 
     @classmethod
     def get_from_jwt_token(cls, token: str) -> Bitrix24Account:
-        """The account a JWT of ours stands for; `InvalidJWTToken` or `ExpiredJWTToken` otherwise."""
+        """The account a JWT of ours stands for; `InvalidJWTToken`, `ExpiredJWTToken` or `AccountInactive` otherwise."""
+        return cls.load(cls.account_id_from_jwt_token(token))
+
+    @classmethod
+    def load(cls, account_id: uuid.UUID) -> Bitrix24Account:
+        account = cls.objects.filter(pk=account_id).first()
+        if account is None:
+            raise InvalidJWTToken()
+        return account
+
+    @classmethod
+    def account_id_from_jwt_token(cls, token: str) -> uuid.UUID:
+        """Check a JWT of ours and that its account may still act; the database is asked only every few seconds."""
         try:
             claims = jwt.decode(
                 token, config.jwt_secret, algorithms=[config.jwt_algorithm], options={"require": list(JWT_CLAIMS)}
@@ -197,10 +222,37 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
             account_id = uuid.UUID(claims["account_id"])
         except (TypeError, ValueError, AttributeError) as error:
             raise InvalidJWTToken() from error
-        account = cls.objects.filter(pk=account_id).first()
-        if account is None:
+        cls.check_access(account_id)
+        return account_id
+
+    # --- Revocation ------------------------------------------------------------------------------------
+
+    @classmethod
+    def check_access(cls, account_id: uuid.UUID) -> None:
+        """Raise unless the account exists, is new or active, and its installation (if any) is not deleted.
+
+        The answer is cached for ACCESS_CHECK_SECONDS per process: a JWT costs no query on most requests, and an
+        account that is blocked, deleted or uninstalled loses access within that time.
+        """
+        key = f"account-access:{account_id}"
+        access = cache.get(key)
+        if access is None:
+            access = cls._access_in_database(account_id)
+            cache.set(key, access, config.access_check_seconds)
+        if access == "unknown":
             raise InvalidJWTToken()
-        return account
+        if access == "inactive":
+            raise AccountInactive()
+
+    @classmethod
+    def _access_in_database(cls, account_id: uuid.UUID) -> str:
+        row = cls.objects.filter(pk=account_id).values_list("status", "installation__status").first()
+        if row is None:
+            return "unknown"
+        status, installation_status = row
+        if status in ACTIVE_ACCOUNT_STATUSES and installation_status != AccountStatus.DELETED:
+            return "active"
+        return "inactive"
 
     # --- Placement data from Bitrix24 -------------------------------------------------------------------
 
@@ -208,26 +260,47 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
     def update_or_create_from_oauth_placement_data(cls, placement: OAuthPlacementData) -> Bitrix24Account:
         """Verify placement data with Bitrix24 (`app.info`) and save the account it proves.
 
-        Raises `PlacementRejected` (nothing written) when Bitrix24 rejects the token or its answer does not match
-        the placement; `Bitrix24Timeout` or `Bitrix24Unavailable` when Bitrix24 cannot be asked.
+        An access token that Bitrix24 already confirmed for this portal (it is stored on an account and has not
+        expired) is not asked about again. Raises `PlacementRejected` (nothing written) when Bitrix24 rejects the
+        token or its answer does not match the placement, `AccountInactive` for a blocked, deleted or uninstalled
+        account, and `Bitrix24Timeout` or `Bitrix24Unavailable` when Bitrix24 cannot be asked.
         """
-        app_info = _verified_app_info(placement, cls.bitrix_app)
         oauth_token = placement.oauth_token
+        known = cls._holding_verified_token(placement)
+        if known is not None:
+            cls.check_access(known.pk)
+            return known
+
+        app_info = _verified_app_info(placement, cls.bitrix_app)
+        existing = cls.objects.filter(domain_url=placement.domain, b24_user_id=app_info.user_id).first()
+        if existing is not None:
+            cls.check_access(existing.pk)
+        verified = {
+            "member_id": placement.member_id,
+            "access_token": oauth_token.access_token,
+            "refresh_token": oauth_token.refresh_token,
+            "expires_timestamp": int(app_info.expires.timestamp()),
+            "expires_in": oauth_token.expires_in,
+            "current_scope": app_info.scope,
+            "application_version": app_info.install.version,
+        }
         account, _ = cls.objects.update_or_create(
             domain_url=placement.domain,
             b24_user_id=app_info.user_id,
-            defaults={
-                "member_id": placement.member_id,
-                "status": placement.status.value,
-                "access_token": oauth_token.access_token,
-                "refresh_token": oauth_token.refresh_token,
-                "expires_timestamp": int(app_info.expires.timestamp()),
-                "expires_in": oauth_token.expires_in,
-                "current_scope": app_info.scope,
-                "application_version": app_info.install.version,
-            },
+            defaults=verified,
+            create_defaults={**verified, "status": AccountStatus.ACTIVE},
         )
         return account
+
+    @classmethod
+    def _holding_verified_token(cls, placement: OAuthPlacementData) -> Bitrix24Account | None:
+        """The account already holding this access token, which `app.info` confirmed for this portal and app."""
+        return cls.objects.filter(
+            domain_url=placement.domain,
+            member_id=placement.member_id,
+            access_token=placement.oauth_token.access_token,
+            expires_timestamp__gt=int(dt.datetime.now(dt.UTC).timestamp()),
+        ).first()
 
 
 class ApplicationInstallation(models.Model):

@@ -32,7 +32,7 @@ def account(db):
         b24_user_id=7,
         domain_url="portal-a.bitrix24.com",
         member_id="member-a-0000000000000000000000000001",
-        status="L",
+        status="active",
         access_token="stored-access-token-0001",
         refresh_token="stored-refresh-token-0001",
         expires_timestamp=2_000_000_000,
@@ -45,3 +45,11 @@ def account(db):
 def bearer(account):
     """Headers that authenticate as `account` with a fresh JWT."""
     return {"HTTP_AUTHORIZATION": f"Bearer {account.create_jwt_token()}"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with no cached account checks."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -118,7 +118,7 @@ def test_placement_creates_account_and_returns_a_jwt_for_it(client, fake_b24):
     account = Bitrix24Account.objects.get()
     assert (account.domain_url, account.member_id, account.b24_user_id) == (PORTAL_A.domain, PORTAL_A.member_id, 42)
     assert (account.access_token, account.refresh_token) == (grant.access_token, grant.refresh_token)
-    assert account.status == "L"
+    assert account.status == "active"
     assert account.current_scope == ["crm", "user"]
     assert account.application_version == 3
     assert account.expires_timestamp > dt.datetime.now(dt.UTC).timestamp() + 3000

@@ -1,23 +1,26 @@
 """How a caller proves who it is. Read this first to follow the auth flow.
 
-1. `Authorization: Bearer <jwt>`: a JWT this backend issued (`POST /api/getToken`). The account is loaded from
-   the database; Bitrix24 is not asked.
+1. `Authorization: Bearer <jwt>`: a JWT this backend issued (`POST /api/getToken`). Its signature and claims are
+   checked, and that its account is still allowed in (`Bitrix24Account.check_access`, cached a few seconds).
+   Bitrix24 is not asked, and the account row is read only if the view uses `request.bitrix24_account`.
 2. Otherwise the request data must be Bitrix24 placement data (`AUTH_ID`, `DOMAIN`, `member_id`, ...). Bitrix24's
-   OAuth server confirms it (`app.info`), and the account is created or updated from it.
+   OAuth server confirms it (`app.info`; once per access token), and the account is created or updated from it.
 
 Either way the view finds the account on `request.bitrix24_account`. Every failure is a JSON error:
 an `ApiError` with its own status (401 for bad or expired JWTs and for placement data Bitrix24 does not confirm,
-502/504 when Bitrix24 cannot be asked), and 400 for malformed placement data (`BitrixValidationError`).
+403 for a blocked, deleted or uninstalled account, 502/504 when Bitrix24 cannot be asked), and 400 for malformed
+placement data (`BitrixValidationError`).
 """
 
 from __future__ import annotations
 
-from functools import wraps
+from functools import partial, wraps
 from http import HTTPStatus
 from typing import Any
 
 from b24pysdk.errors import BitrixValidationError
 from django.http import HttpResponse, JsonResponse
+from django.utils.functional import SimpleLazyObject
 
 from main.exceptions import ApiError, InvalidJWTToken
 from main.models import Bitrix24Account
@@ -30,7 +33,8 @@ def authenticate(request: AuthorizedRequest) -> Bitrix24Account:
     if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
         if not token or " " in token.strip():
             raise InvalidJWTToken()
-        return Bitrix24Account.get_from_jwt_token(token.strip())
+        account_id = Bitrix24Account.account_id_from_jwt_token(token.strip())
+        return SimpleLazyObject(partial(Bitrix24Account.load, account_id))
     placement = parse_placement_data(request.data)
     return Bitrix24Account.update_or_create_from_oauth_placement_data(placement)
 
