@@ -21,6 +21,15 @@ def create_missing_tables(apps, schema_editor):
         model = apps.get_model("main", name)
         if model._meta.db_table not in existing:
             schema_editor.create_model(model)
+            index_columns(schema_editor, model)
+
+
+def index_columns(schema_editor, model):
+    """Index the `db_index` columns, as the shared schema does: `create_model` skips that for unmanaged models."""
+    table = model._meta.db_table
+    for field in model._meta.local_fields:
+        if field.db_index and not field.unique:
+            schema_editor.add_index(model, models.Index(fields=[field.name], name=f"{table}_{field.column}_idx"))
 
 
 class Migration(migrations.Migration):
