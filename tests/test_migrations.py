@@ -1,0 +1,412 @@
+"""Migrations create the shared tables on an empty database and leave the PHP backend's tables alone.
+
+Each test gets its own throwaway database; `manage.py migrate` and the models run in child processes pointed at it
+(`tests/orm_probe.py`), and raw SQL (psycopg2, sqlite3) checks what the tables really hold. The PHP backend's
+tables come from `tests/shared_schema.sql`, a copy of `../shared/schema.md` with its two traps: TIMESTAMP(3)
+columns without time zone and JSON (not JSONB) columns holding non-NULL values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+from django.conf import settings
+from psycopg2 import sql
+
+from tests.orm_probe import REPO_ROOT, run_probe
+
+SHARED_TABLES = ("bitrix24account", "application_installation")
+MILLISECOND = dt.timedelta(milliseconds=1)
+
+# The tables Django creates on an empty PostgreSQL database: column -> (type, nullable), as in schema.md except
+# that Django's own types stand for TIMESTAMP(3) (timestamptz) and JSON (jsonb); PHP-only columns are absent.
+DJANGO_ACCOUNT_COLUMNS = {
+    "id": ("uuid", False),
+    "b24_user_id": ("int4", False),
+    "is_b24_user_admin": ("bool", False),
+    "member_id": ("varchar", False),
+    "is_master_account": ("bool", True),
+    "domain_url": ("varchar", False),
+    "status": ("varchar", False),
+    "application_token": ("varchar", True),
+    "created_at_utc": ("timestamptz", False),
+    "updated_at_utc": ("timestamptz", False),
+    "application_version": ("int4", False),
+    "comment": ("text", True),
+    "access_token": ("varchar", True),
+    "refresh_token": ("varchar", True),
+    "expires": ("int4", True),
+    "expires_in": ("int4", True),
+    "current_scope": ("jsonb", True),
+}
+DJANGO_INSTALLATION_COLUMNS = {
+    "id": ("uuid", False),
+    "status": ("varchar", False),
+    "created_at_utc": ("timestamptz", False),
+    "update_at_utc": ("timestamptz", False),
+    "bitrix_24_account_id": ("uuid", False),
+    "contact_person_id": ("uuid", True),
+    "bitrix_24_partner_contact_person_id": ("uuid", True),
+    "bitrix_24_partner_id": ("uuid", True),
+    "external_id": ("varchar", True),
+    "portal_license_family": ("varchar", False),
+    "portal_users_count": ("int4", True),
+    "application_token": ("varchar", True),
+    "comment": ("text", True),
+    "status_code": ("jsonb", True),
+}
+
+# Rows as the PHP backend writes them: non-NULL JSON everywhere, UTC wall-clock timestamps.
+PHP_ACCOUNT_ID = "3f0f7c4e-6a55-4d6b-9a1e-0c8f2b7d1a01"  # has an installation
+PHP_NEW_ACCOUNT_ID = "3f0f7c4e-6a55-4d6b-9a1e-0c8f2b7d1a02"  # installs the app later
+PHP_INSTALLATION_ID = "9b1d2c3e-4f50-4a6b-8c7d-e8f9a0b1c2d3"
+PHP_CONTACT_PERSON_ID = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
+PHP_ROWS = """
+INSERT INTO bitrix24account (
+    id, b24_user_id, is_b24_user_admin, member_id, is_master_account, domain_url, status, application_token,
+    created_at_utc, updated_at_utc, application_version, comment, access_token, refresh_token, expires, expires_in,
+    current_scope, auth_token_access_token, auth_token_refresh_token, auth_token_expires, auth_token_expires_in,
+    application_scope_current_scope
+) VALUES
+    (%(account)s, 7, TRUE, 'php-member-0001', TRUE, 'php-portal.bitrix24.com', 'active', 'php-app-token-0001',
+     '2024-05-01 10:20:30.123', '2024-05-02 11:22:33.456', 3, 'written by PHP', 'php-access-token-0001',
+     'php-refresh-token-0001', 2000000000, 3600, '["crm","user"]', 'php-access-token-0001',
+     'php-refresh-token-0001', 2000000000, 3600, '["crm","user"]'),
+    (%(new_account)s, 8, FALSE, 'php-member-0001', FALSE, 'php-portal.bitrix24.com', 'active', NULL,
+     '2024-06-01 00:00:00.001', '2024-06-01 00:00:00.001', 3, NULL, 'php-access-token-0002',
+     'php-refresh-token-0002', 2000000000, 3600, '["crm"]', NULL, NULL, NULL, NULL, '["crm"]');
+INSERT INTO application_installation (
+    id, status, created_at_utc, update_at_utc, bitrix_24_account_id, contact_person_id, external_id,
+    portal_license_family, portal_users_count, application_token, comment, status_code,
+    application_status_status_code
+) VALUES
+    (%(installation)s, 'active', '2024-05-01 10:20:31.001', '2024-05-03 09:08:07.999', %(account)s,
+     %(contact)s, 'crm-42', 'ru_project', 25, 'php-app-token-0001', NULL, '"L"', '"L"');
+"""
+
+
+@dataclass
+class PostgresDatabase:
+    name: str
+    env: dict[str, str]  # the environment that points a child process's Django at this database
+    connection: psycopg2.extensions.connection
+
+    def query(self, statement: str, params: object = None) -> list[tuple]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+
+def _migrate(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
+
+
+def _utc_wall_clock_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[PostgresDatabase]:
+    """A new, empty database on the tests' PostgreSQL server, dropped afterwards."""
+    server = settings.DATABASES["default"]
+    params = {"host": server["HOST"], "port": server["PORT"], "user": server["USER"], "password": server["PASSWORD"]}
+    name = f"test_migrations_{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DB_ENGINE": "postgresql",
+        "DB_NAME": name,
+        **{f"DB_{key.upper()}": str(value) for key, value in params.items()},
+        # A session time zone other than UTC: a TIMESTAMP written in the session's zone would show.
+        "PGTZ": "Asia/Tokyo",
+    }
+    with closing(psycopg2.connect(dbname="postgres", **params)) as admin:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            with closing(psycopg2.connect(dbname=name, **params)) as connection:
+                connection.autocommit = True
+                yield PostgresDatabase(name, env, connection)
+        finally:
+            with admin.cursor() as cursor:
+                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def php_db(postgres_db: PostgresDatabase) -> PostgresDatabase:
+    """A database where the PHP backend created the shared tables and wrote rows, before any migration."""
+    postgres_db.query((Path(__file__).parent / "shared_schema.sql").read_text())
+    postgres_db.query(
+        PHP_ROWS,
+        {
+            "account": PHP_ACCOUNT_ID,
+            "new_account": PHP_NEW_ACCOUNT_ID,
+            "installation": PHP_INSTALLATION_ID,
+            "contact": PHP_CONTACT_PERSON_ID,
+        },
+    )
+    return postgres_db
+
+
+def _columns(db: PostgresDatabase, table: str) -> dict[str, tuple[str, bool]]:
+    rows = db.query(
+        "SELECT column_name, udt_name, is_nullable = 'YES' FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = %s",
+        (table,),
+    )
+    return {name: (udt, nullable) for name, udt, nullable in rows}
+
+
+def _constraints(db: PostgresDatabase, table: str) -> set[str]:
+    rows = db.query("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass", (table,))
+    return {definition for (definition,) in rows}
+
+
+def _indexed_columns(db: PostgresDatabase, table: str) -> set[tuple[str, ...]]:
+    rows = db.query(
+        "SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = %s::regclass GROUP BY i.indexrelid",
+        (table,),
+    )
+    return {tuple(columns) for (columns,) in rows}
+
+
+def _snapshot(db: PostgresDatabase) -> dict[str, list[tuple]]:
+    """Everything about the shared tables that a migration could change: columns, constraints, indexes, rows."""
+    return {
+        "columns": db.query(
+            "SELECT table_name, column_name, ordinal_position, data_type, datetime_precision, "
+            "character_maximum_length, is_nullable, column_default FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name IN %s ORDER BY 1, 3",
+            (SHARED_TABLES,),
+        ),
+        "constraints": db.query(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid::regclass::text IN %s ORDER BY 1, 2",
+            (SHARED_TABLES,),
+        ),
+        "indexes": db.query(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename IN %s ORDER BY 1, 2",
+            (SHARED_TABLES,),
+        ),
+        "rows": db.query(
+            "SELECT 'bitrix24account', row_to_json(t)::text FROM bitrix24account t "
+            "UNION ALL SELECT 'application_installation', row_to_json(t)::text FROM application_installation t "
+            "ORDER BY 1, 2"
+        ),
+    }
+
+
+def _values(row: dict[str, dict]) -> dict[str, object]:
+    return {name: field["value"] for name, field in row.items()}
+
+
+# --- empty PostgreSQL database ----------------------------------------------------------------------------
+
+
+def test_migrate_creates_both_tables_with_their_columns_on_an_empty_postgresql_database(postgres_db):
+    _migrate(postgres_db.env)
+
+    assert _columns(postgres_db, "bitrix24account") == DJANGO_ACCOUNT_COLUMNS
+    assert _columns(postgres_db, "application_installation") == DJANGO_INSTALLATION_COLUMNS
+
+
+def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_key(postgres_db):
+    _migrate(postgres_db.env)
+
+    assert "UNIQUE (b24_user_id, domain_url)" in _constraints(postgres_db, "bitrix24account")
+    installation_constraints = _constraints(postgres_db, "application_installation")
+    assert "UNIQUE (bitrix_24_account_id)" in installation_constraints
+    assert any(
+        definition.startswith("FOREIGN KEY (bitrix_24_account_id) REFERENCES bitrix24account(id)")
+        for definition in installation_constraints
+    )
+
+
+def test_migrate_indexes_the_columns_the_shared_schema_indexes(postgres_db):
+    _migrate(postgres_db.env)
+
+    assert {("member_id",), ("domain_url",)} <= _indexed_columns(postgres_db, "bitrix24account")
+    assert {("status",), ("portal_license_family",)} <= _indexed_columns(postgres_db, "application_installation")
+
+
+def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_database(postgres_db):
+    _migrate(postgres_db.env)
+
+    created = run_probe(
+        postgres_db.env,
+        "create-account",
+        {"b24_user_id": 7, "member_id": "m-1", "domain_url": "a.bitrix24.com", "status": "L", "current_scope": ["crm"]},
+    )
+    account_id = created["id"]["value"]
+    run_probe(postgres_db.env, "create-installation", account_id, {"status": "active", "status_code": "L"})
+    account = run_probe(postgres_db.env, "account", account_id)
+    installation = run_probe(postgres_db.env, "installation-of", account_id)
+
+    assert _values(account) == _values(created)
+    assert account["current_scope"] == {"value": ["crm"], "type": "list"}
+    assert account["created_at_utc"]["value"].endswith("+00:00")
+    assert installation["bitrix_24_account"]["value"] == account_id
+    assert installation["status_code"] == {"value": "L", "type": "str"}
+    assert postgres_db.query("SELECT count(*) FROM application_installation") == [(1,)]
+
+
+# --- the PHP backend's pre-existing tables ----------------------------------------------------------------
+
+
+def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_db):
+    before = _snapshot(php_db)
+
+    _migrate(php_db.env)
+
+    assert _snapshot(php_db) == before
+    assert ("main", "0001_initial") in php_db.query("SELECT app, name FROM django_migrations")
+    # The fixture really is the PHP schema, with its own types.
+    assert _columns(php_db, "bitrix24account")["created_at_utc"] == ("timestamp", False)
+    assert _columns(php_db, "bitrix24account")["current_scope"] == ("json", True)
+
+
+def test_models_read_php_rows_with_json_values_and_utc_timestamps(php_db):
+    _migrate(php_db.env)
+
+    account = run_probe(php_db.env, "account", PHP_ACCOUNT_ID)
+    installation = run_probe(php_db.env, "installation-of", PHP_ACCOUNT_ID)
+
+    assert account["current_scope"] == {"value": ["crm", "user"], "type": "list"}
+    assert account["created_at_utc"] == {"value": "2024-05-01T10:20:30.123000+00:00", "type": "datetime"}
+    assert account["updated_at_utc"] == {"value": "2024-05-02T11:22:33.456000+00:00", "type": "datetime"}
+    assert {name: value for name, value in _values(account).items() if not name.endswith("_utc")} == {
+        "id": PHP_ACCOUNT_ID,
+        "b24_user_id": 7,
+        "is_b24_user_admin": True,
+        "member_id": "php-member-0001",
+        "is_master_account": True,
+        "domain_url": "php-portal.bitrix24.com",
+        "status": "active",
+        "application_token": "php-app-token-0001",
+        "application_version": 3,
+        "comment": "written by PHP",
+        "access_token": "php-access-token-0001",
+        "refresh_token": "php-refresh-token-0001",
+        "expires_timestamp": 2000000000,
+        "expires_in": 3600,
+        "current_scope": ["crm", "user"],
+    }
+    assert installation["status_code"] == {"value": "L", "type": "str"}
+    assert installation["update_at_utc"] == {"value": "2024-05-03T09:08:07.999000+00:00", "type": "datetime"}
+    assert installation["contact_person_id"]["value"] == PHP_CONTACT_PERSON_ID
+    assert installation["portal_license_family"]["value"] == "ru_project"
+
+
+def test_saving_a_php_row_through_the_model_writes_utc_wall_clock_times_and_valid_json(php_db):
+    _migrate(php_db.env)
+    before = _utc_wall_clock_now()
+
+    run_probe(
+        php_db.env,
+        "update-account",
+        PHP_ACCOUNT_ID,
+        # The same instant Tokyo calls 12:04:05.678 is 03:04:05.678 UTC.
+        {
+            "comment": "edited",
+            "current_scope": ["crm", "user", "task"],
+            "created_at_utc": "2025-01-02T12:04:05.678+09:00",
+        },
+    )
+
+    after = _utc_wall_clock_now()
+    [(created, updated, scope_type, scope, php_scope, php_token, comment)] = php_db.query(
+        "SELECT created_at_utc, updated_at_utc, json_typeof(current_scope), current_scope::text, "
+        "application_scope_current_scope::text, auth_token_access_token, comment FROM bitrix24account WHERE id = %s",
+        (PHP_ACCOUNT_ID,),
+    )
+    assert created == dt.datetime(2025, 1, 2, 3, 4, 5, 678000)
+    assert before - MILLISECOND <= updated <= after + MILLISECOND  # auto_now, in UTC wall-clock time
+    assert (scope_type, json.loads(scope)) == ("array", ["crm", "user", "task"])
+    assert comment == "edited"
+    assert (json.loads(php_scope), php_token) == (["crm", "user"], "php-access-token-0001")  # PHP-only, untouched
+
+
+def test_bearer_request_for_a_php_account_works_and_install_creates_its_installation(php_db):
+    _migrate(php_db.env)
+    before = _utc_wall_clock_now()
+
+    listed = run_probe(php_db.env, "request", "GET", "/api/list", PHP_NEW_ACCOUNT_ID)
+    installed = run_probe(
+        php_db.env,
+        "request",
+        "POST",
+        "/api/install",
+        PHP_NEW_ACCOUNT_ID,
+        {"status": "L", "LICENSE_FAMILY": "ru_project"},
+    )
+
+    after = _utc_wall_clock_now()
+    assert listed == {"status": 200, "body": ["element 1", "element 2", "element 3"]}
+    assert installed == {"status": 200, "body": {"message": "Installation successful"}}
+    [(status_code_type, status_code, license_family, created, updated, php_status_code)] = php_db.query(
+        "SELECT json_typeof(status_code), status_code::text, portal_license_family, created_at_utc, update_at_utc, "
+        "application_status_status_code FROM application_installation WHERE bitrix_24_account_id = %s",
+        (PHP_NEW_ACCOUNT_ID,),
+    )
+    assert (status_code_type, json.loads(status_code), license_family) == ("string", "L", "ru_project")
+    assert before - MILLISECOND <= created <= updated <= after + MILLISECOND
+    assert php_status_code is None
+
+
+def _sqlite_indexes(connection: sqlite3.Connection, table: str) -> set[tuple[tuple[str, ...], bool]]:
+    """(columns, unique) of each index on the table."""
+    return {
+        (tuple(column for _, _, column in connection.execute(f"PRAGMA index_info('{name}')")), bool(unique))
+        for _, name, unique, *_ in connection.execute(f"PRAGMA index_list('{table}')")
+    }
+
+
+# --- empty SQLite database --------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_tables_on_an_empty_sqlite_database_and_an_account_round_trips(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    env = {**os.environ, "DB_ENGINE": "sqlite", "SQLITE_PATH": str(database)}
+
+    _migrate(env)
+    created = run_probe(
+        env,
+        "create-account",
+        {"b24_user_id": 7, "member_id": "m-1", "domain_url": "a.bitrix24.com", "status": "L", "current_scope": ["crm"]},
+    )
+    account = run_probe(env, "account", created["id"]["value"])
+
+    with closing(sqlite3.connect(database)) as connection:
+        account_columns = {row[1] for row in connection.execute("PRAGMA table_info(bitrix24account)")}
+        installation_columns = {row[1] for row in connection.execute("PRAGMA table_info(application_installation)")}
+        account_indexes = _sqlite_indexes(connection, "bitrix24account")
+    assert account_columns == set(DJANGO_ACCOUNT_COLUMNS)
+    assert installation_columns == set(DJANGO_INSTALLATION_COLUMNS)
+    assert {(("b24_user_id", "domain_url"), True), (("member_id",), False)} <= account_indexes
+    assert _values(account) == _values(created)
+    assert account["current_scope"] == {"value": ["crm"], "type": "list"}
+    assert account["created_at_utc"]["value"].endswith("+00:00")
