@@ -1,0 +1,140 @@
+"""The Makefile's user-facing targets, run for real: `make run` serves the API, `make superuser` creates an admin.
+
+Both use the embedded SQLite database in a temporary directory, so they never touch the tests' PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.hashers import check_password
+
+from tests.orm_probe import REPO_ROOT
+
+STARTUP_LIMIT_SECONDS = 60
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DB_ENGINE": "sqlite", "SQLITE_PATH": str(tmp_path / "db.sqlite3"), **extra}
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    """Status, content type and body of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local http URL
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get_content_type(), error.read()
+
+
+def _make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", target], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@dataclass
+class Server:
+    base_url: str
+    database: Path
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`make run` serving on a free local port, once /api/healthz answers. Stopped afterwards."""
+    tmp_path = tmp_path_factory.mktemp("make-run")
+    port = _free_port()
+    log = (tmp_path / "make-run.log").open("w")
+    server = subprocess.Popen(
+        ["make", "run"],
+        cwd=REPO_ROOT,
+        env=_sqlite_env(tmp_path, HOST="127.0.0.1", PORT=str(port)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: runserver's autoreloader forks a child
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(server, base_url, tmp_path / "make-run.log")
+        yield Server(base_url, tmp_path / "db.sqlite3")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def _wait_until_healthy(server: subprocess.Popen, base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"make run exited with {server.returncode}:\n{log.read_text()}"
+        try:
+            if _get(f"{base_url}/api/healthz")[0] == 200:
+                return
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"make run did not answer /api/healthz within {STARTUP_LIMIT_SECONDS} s:\n{log.read_text()}")
+
+
+def test_make_run_serves_healthz_from_the_embedded_sqlite_database(make_run):
+    status, content_type, body = _get(f"{make_run.base_url}/api/healthz")
+
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(body)["status"] == "healthy"
+    assert make_run.database.is_file()
+
+
+def test_make_run_answers_api_calls_without_placement_data_with_a_json_400(make_run):
+    status, content_type, body = _get(f"{make_run.base_url}/api/list")
+
+    assert (status, content_type) == (400, "application/json")
+    assert set(json.loads(body)) == {"error"}
+
+
+def test_make_run_serves_the_admin_stylesheet_in_dev_mode(make_run):
+    status, content_type, body = _get(f"{make_run.base_url}/api/static/admin/css/base.css")
+
+    assert (status, content_type) == (200, "text/css")
+    assert body
+
+
+def test_make_superuser_creates_a_superuser_from_the_environment(tmp_path):
+    env = _sqlite_env(
+        tmp_path,
+        DJANGO_SUPERUSER_USERNAME="admin",
+        DJANGO_SUPERUSER_EMAIL="admin@example.com",
+        DJANGO_SUPERUSER_PASSWORD="a-long-admin-password-0123",
+    )
+
+    migrated, created = _make("migrate", env), _make("superuser", env)
+
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert created.returncode == 0, created.stdout + created.stderr
+    with closing(sqlite3.connect(tmp_path / "db.sqlite3")) as connection:
+        rows = connection.execute("SELECT username, email, is_staff, is_superuser, password FROM auth_user").fetchall()
+    [(username, email, is_staff, is_superuser, password_hash)] = rows
+    assert (username, email, is_staff, is_superuser) == ("admin", "admin@example.com", 1, 1)
+    assert check_password("a-long-admin-password-0123", password_hash)
