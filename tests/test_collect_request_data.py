@@ -76,35 +76,35 @@ def _post_body(client, body: bytes, content_type: str = "application/json"):
     return client.generic("POST", "/api/getToken", body, content_type=content_type)
 
 
+NOT_JSON = "Request body is not valid JSON"
+NOT_AN_OBJECT = "Request body must be a JSON object"
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "reason"),
     [
-        pytest.param(b"{", id="truncated"),
-        pytest.param(b"{'AUTH_ID': 'x'}", id="single-quotes"),
-        pytest.param(b'{"a": 1,}', id="trailing-comma"),
-        pytest.param(b'{"a": NaN', id="garbage"),
-        pytest.param(b'{"AUTH_ID": "\xff\xfe"}', id="invalid-utf-8"),
-        pytest.param(b'{"DOMAIN": "caf\xe9"}', id="latin-1"),
-        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-arrays-100000-deep"),
-        pytest.param(b'{"a":' * 100_000 + b"1" + b"}" * 100_000, id="nested-objects-100000-deep"),
+        pytest.param(b"{", NOT_JSON, id="truncated"),
+        pytest.param(b"{'AUTH_ID': 'x'}", NOT_JSON, id="single-quotes"),
+        pytest.param(b'{"a": 1,}', NOT_JSON, id="trailing-comma"),
+        pytest.param(b'{"a": NaN', NOT_JSON, id="garbage"),
+        pytest.param(b'{"AUTH_ID": "\xff\xfe"}', NOT_JSON, id="invalid-utf-8"),
+        pytest.param(b'{"DOMAIN": "caf\xe9"}', NOT_JSON, id="latin-1"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, NOT_JSON, id="nested-arrays-100000-deep"),
+        pytest.param(b'{"a":' * 100_000 + b"1" + b"}" * 100_000, NOT_JSON, id="nested-objects-100000-deep"),
+        pytest.param(b"[]", NOT_AN_OBJECT, id="array"),
+        pytest.param(b'[{"AUTH_ID": "x"}]', NOT_AN_OBJECT, id="array-of-objects"),
+        pytest.param(b'"text"', NOT_AN_OBJECT, id="string"),
+        pytest.param(b"42", NOT_AN_OBJECT, id="number"),
+        pytest.param(b"null", NOT_AN_OBJECT, id="null"),
+        pytest.param(b"true", NOT_AN_OBJECT, id="boolean"),
     ],
 )
 @pytest.mark.django_db
-def test_body_that_is_not_json_is_400(client, fake_b24, body):
+def test_body_that_is_not_a_json_object_is_400_with_the_reason(client, fake_b24, body, reason):
     response = _post_body(client, body)
 
     assert response.status_code == 400
-    assert response.json() == {"error": "Request body is not valid JSON"}
-    assert fake_b24.requests == []
-
-
-@pytest.mark.parametrize("body", [b"[]", b'[{"AUTH_ID": "x"}]', b'"text"', b"42", b"null", b"true"])
-@pytest.mark.django_db
-def test_json_that_is_not_an_object_is_400(client, fake_b24, body):
-    response = _post_body(client, body)
-
-    assert response.status_code == 400
-    assert response.json() == {"error": "Request body must be a JSON object"}
+    assert response.json() == {"error": reason}
     assert fake_b24.requests == []
 
 
