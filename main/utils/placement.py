@@ -7,10 +7,12 @@ anything is sent to Bitrix24 or written to the database. Every refusal is a `Bit
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from b24pysdk.constants import B24AppStatus, Protocol
 from b24pysdk.credentials import OAuthPlacementData
 
 from main.exceptions import BadRequest
@@ -18,6 +20,9 @@ from main.exceptions import BadRequest
 REQUIRED_TEXT_FIELDS = ("AUTH_ID", "REFRESH_ID", "DOMAIN", "LANG", "APP_SID", "member_id", "status")
 REQUIRED_NUMBER_FIELDS = ("AUTH_EXPIRES", "PROTOCOL")
 MAX_TEXT_LENGTH = 255
+MAX_NUMBER = 2**31 - 1  # the INTEGER columns they are stored in
+APP_STATUSES = tuple(status.value for status in B24AppStatus)
+PROTOCOLS = tuple(protocol.value for protocol in Protocol)
 
 # A host name as Bitrix24 gives it: dot-separated LDH labels, no scheme, port, path or user info.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -35,8 +40,20 @@ def _check_text(name: str, value: Any) -> None:
 
 def _check_number(name: str, value: Any) -> None:
     is_number = isinstance(value, int) and not isinstance(value, bool)
-    if not (is_number or (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10)):
-        raise ValidationError(f"Invalid placement data: {name} must be a whole number")
+    is_digits = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10
+    if not ((is_number or is_digits) and 0 <= int(value) <= MAX_NUMBER):
+        raise ValidationError(f"Invalid placement data: {name} must be a whole number from 0 to {MAX_NUMBER}")
+
+
+def _check_placement_options(value: Any) -> None:
+    """PLACEMENT_OPTIONS is optional: an object, or a JSON string of one (as in Bitrix24's own form posts)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            value = None
+    if not isinstance(value, dict):
+        raise ValidationError("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string of one")
 
 
 def parse_placement_data(data: Mapping[str, Any]) -> OAuthPlacementData:
@@ -50,15 +67,15 @@ def parse_placement_data(data: Mapping[str, Any]) -> OAuthPlacementData:
         _check_number(name, data[name])
     if len(data["DOMAIN"]) > 253 or not _HOST_NAME.fullmatch(data["DOMAIN"]):
         raise ValidationError("Invalid placement data: DOMAIN must be a portal host name such as example.bitrix24.com")
+    if int(data["PROTOCOL"]) not in PROTOCOLS:
+        raise ValidationError("Invalid placement data: PROTOCOL must be 0 (http) or 1 (https)")
+    if data["status"] not in APP_STATUSES:
+        raise ValidationError(f"Invalid placement data: status must be one of {', '.join(APP_STATUSES)}")
     if data.get("PLACEMENT") is not None:
         _check_text("PLACEMENT", data["PLACEMENT"])
-    if not isinstance(data.get("PLACEMENT_OPTIONS"), (str, dict, type(None))):
-        raise ValidationError("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string")
-
-    placement = OAuthPlacementData.from_dict(data)
-    if placement.placement_options is not None and not isinstance(placement.placement_options, dict):
-        raise ValidationError("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string")
-    return placement
+    if data.get("PLACEMENT_OPTIONS") is not None:
+        _check_placement_options(data["PLACEMENT_OPTIONS"])
+    return OAuthPlacementData.from_dict(data)
 
 
 def optional_text(data: Mapping[str, Any], name: str) -> str | None:

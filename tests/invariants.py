@@ -1,0 +1,68 @@
+"""What must hold after any hostile request (issue 4), shared by the attack tests and the fuzz test.
+
+- the answer is below 500 and, outside the admin's HTML pages, a JSON object `{"error": "..."}` for a refusal;
+- it contains no secret: the JWT secret, the client secret, a token stored in the database, or a credential the
+  request itself carried;
+- a refused request writes and changes no row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from django.http import HttpResponse
+
+from config import config
+from main.models import ApplicationInstallation, Bitrix24Account
+
+MIN_SECRET_LENGTH = 8  # shorter values would match ordinary words of an answer by chance
+
+
+def rows() -> list[tuple]:
+    """Every row of both tables, every column: equal before and after means nothing was written or changed."""
+    accounts = Bitrix24Account.objects.order_by("pk").values_list()
+    installations = ApplicationInstallation.objects.order_by("pk").values_list()
+    return [*accounts, *installations]
+
+
+def stored_tokens() -> list[str]:
+    values = Bitrix24Account.objects.values_list("access_token", "refresh_token", "application_token")
+    return [token for row in values for token in row if token]
+
+
+def known_secrets(request_credentials: Iterable[str] = ()) -> list[str]:
+    secrets = [config.jwt_secret, config.client_secret, *stored_tokens(), *request_credentials]
+    return [s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH]
+
+
+def assert_no_secret(response: HttpResponse, request_credentials: Iterable[str] = ()) -> None:
+    body = response.content.decode("utf-8", errors="replace")
+    headers = json.dumps(dict(response.items()))
+    for secret in known_secrets(request_credentials):
+        assert secret not in body, "a secret leaked into the response body"
+        assert secret not in headers, "a secret leaked into the response headers"
+
+
+def assert_json_error(response: HttpResponse, status: int | None = None) -> str:
+    """A clean refusal: 4xx (or `status`), JSON `{"error": <text>}`; returns the text."""
+    assert 400 <= response.status_code < 500, response.content[:300]
+    if status is not None:
+        assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert isinstance(body, dict)
+    assert list(body) == ["error"]
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    return body["error"]
+
+
+def assert_refused(
+    response: HttpResponse, before: list[tuple], status: int | None = None, request_credentials: Iterable[str] = ()
+) -> str:
+    """All three invariants for a request that must be refused; returns the error text."""
+    error = assert_json_error(response, status)
+    assert_no_secret(response, request_credentials)
+    assert rows() == before, "a refused request wrote or changed a row"
+    return error
