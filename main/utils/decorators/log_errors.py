@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from config import config
 from main.exceptions import ApiError
+from main.logging import redact
 
 
 def log_errors(name: str):
@@ -18,7 +19,7 @@ def log_errors(name: str):
     - `ApiError`: its own status and message (an expected outcome, e.g. a JWT that expired while the view ran).
     - The database is unreachable or broke the connection: 503, so clients retry; logged as a warning.
     - Anything else is a bug: 500, logged with its traceback (secrets masked by `main.logging`). The answer names the
-      exception only in development; in production it says "Internal server error" and nothing more.
+      exception (masked) only in development; in production it says "Internal server error" and nothing more.
     """
     logger = logging.getLogger(name)
 
@@ -36,7 +37,8 @@ def log_errors(name: str):
                 )
             except Exception as error:
                 logger.exception("Unhandled error in %s %s", request.method, request.path)
-                message = "Internal server error" if config.is_production else f"{type(error).__name__}: {error}"
+                detail = redact(f"{type(error).__name__}: {error}")
+                message = "Internal server error" if config.is_production else detail
                 return JsonResponse({"error": message}, status=HTTPStatus.INTERNAL_SERVER_ERROR)
 
         return wrapper
