@@ -4,7 +4,7 @@ import json
 from functools import wraps
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousMultipartForm, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 
@@ -21,12 +21,22 @@ def _merge(data: dict[str, Any], source: QueryDict) -> None:
         data[key] = values if len(values) > 1 else values[0]
 
 
+def _object_keeping_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object where a repeated key becomes a list, as in query strings and forms (not "last one wins")."""
+    grouped: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return {key: values if len(values) > 1 else values[0] for key, values in grouped.items()}
+
+
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     """The body as a JSON object; form bodies and empty bodies give `{}`."""
-    if request.content_type in FORM_CONTENT_TYPES or not request.body.strip():
+    # `request.body` comes first: reading it applies DATA_UPLOAD_MAX_MEMORY_SIZE to every content type, where
+    # Django's multipart parser alone would stream file parts of any size to disk.
+    if not request.body.strip() or request.content_type in FORM_CONTENT_TYPES:
         return {}
     try:
-        body = json.loads(request.body)
+        body = json.loads(request.body, object_pairs_hook=_object_keeping_repeated_keys)
     except (ValueError, RecursionError) as error:  # ValueError covers bad JSON and bytes that are not text
         raise BadRequest("Request body is not valid JSON") from error
     if not isinstance(body, dict):
@@ -36,15 +46,21 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
 
 def read_request_data(request: HttpRequest) -> dict[str, Any]:
     """The JSON body, then the query string, then form fields, merged; later sources win, repeated keys are lists."""
+    content_length = request.META.get("CONTENT_LENGTH") or "0"
+    if not (content_length.isascii() and content_length.isdigit()):  # Django's size check would raise ValueError
+        raise BadRequest("Content-Length header is not a whole number")
     try:
         data = _json_body(request)
         _merge(data, request.GET)
         _merge(data, request.POST)
     except RequestDataTooBig as error:
         raise PayloadTooLarge() from error
-    except MultiPartParserError as error:
+    except (TooManyFieldsSent, TooManyFilesSent) as error:
+        raise BadRequest("Request has too many fields") from error
+    except (MultiPartParserError, SuspiciousMultipartForm) as error:
         raise BadRequest("Request body is not a valid form") from error
-    remember_secrets(*(data.get(name) for name in SECRET_FIELDS))
+    secrets = (data.get(name) for name in SECRET_FIELDS)
+    remember_secrets(*(value for given in secrets for value in (given if isinstance(given, list) else [given])))
     return data
 
 
