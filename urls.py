@@ -2,11 +2,18 @@ from django.contrib import admin
 from django.urls import include, path
 
 from main.urls import api_not_found
+from main.utils.login_throttle import admin_login
 
 urlpatterns = [
+    # Ahead of the admin's own login URL: the same view, refusing a username that failed too often.
+    path("api/admin/login/", admin_login),
     path("api/admin/", admin.site.urls),
     path("", include("main.urls")),
     *api_not_found,
 ]
 
+# Django's error pages, in JSON like the rest of the API (they apply when DEBUG is off).
+handler400 = "main.views.bad_request"
+handler403 = "main.views.permission_denied"
 handler404 = "main.views.not_found"
+handler500 = "main.views.server_error"

@@ -107,5 +107,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "healthy", "database": "ok"})
 
 
+# --- Error pages: JSON like every other answer (wired in `urls.py` as Django's handler404/400/403/500) --------
+
+
+@csrf_exempt  # the catch-all for /api/...: a POST to an unknown path is a 404, not a CSRF failure
 def not_found(request: HttpRequest, exception: Exception | None = None, **kwargs) -> JsonResponse:
     return JsonResponse({"error": f"Not found: {request.path}"}, status=HTTPStatus.NOT_FOUND)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Requests Django refuses before any view runs, e.g. a Host header that is not in ALLOWED_HOSTS."""
+    return JsonResponse({"error": "Bad request"}, status=HTTPStatus.BAD_REQUEST)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"error": "Permission denied"}, status=HTTPStatus.FORBIDDEN)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"error": "Internal server error"}, status=HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW: only the admin's forms are CSRF-protected (the API views are exempt)."""
+    return JsonResponse({"error": f"CSRF verification failed: {reason}"}, status=HTTPStatus.FORBIDDEN)
