@@ -1,0 +1,58 @@
+"""Gunicorn settings of the production image: `gunicorn wsgi:application --bind 0.0.0.0:8000 -c gunicorn.conf.py`.
+
+Gunicorn's own knobs are read from the environment here (the Django settings stay in config.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+bind = "0.0.0.0:8000"  # the command line's --bind wins
+
+# Sync workers, one request at a time each. A request is a few short PostgreSQL queries, plus for a placement
+# (getToken, install) one call to Bitrix24's OAuth server during which the worker only waits. Gunicorn's rule of
+# thumb, 2 x cores + 1, gives 5 on the 2-core machines this is sized for: enough processes that both cores stay
+# busy while others wait on the network, at about 60 MB of memory each. Set WEB_CONCURRENCY for other hardware.
+workers = int(os.environ.get("WEB_CONCURRENCY", "5"))
+worker_class = "sync"
+
+# A worker silent this long is killed and replaced. The slowest legitimate request waits on Bitrix24:
+# BITRIX24_TIMEOUT (5 s) per attempt, 3 attempts at most; 30 s leaves room for that.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM (docker stop), requests in flight get this long to finish. docker-compose.yml's stop_grace_period
+# is longer, so Docker does not SIGKILL them first.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+# Idle keep-alive connections from the reverse proxy are closed after this many seconds.
+keepalive = 5
+
+# Workers' heartbeat files in memory: /tmp of a container can be a slow overlay, where a blocked write gets a
+# healthy worker killed (gunicorn's FAQ on Docker).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's own recommendation
+
+# No control socket (gunicornc): nothing uses it, and its default path is in the home directory, which the
+# image's unprivileged user does not have.
+control_socket_disable = True
+
+# Both logs to stdout, one line per event, for `docker compose logs`. The access log names the path only:
+# query strings and headers (Authorization, Referer) can carry tokens, so neither %(r)s, %(q)s nor %(f)s is used.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def on_starting(server) -> None:
+    """Run Django's system checks before binding, as `manage.py` does, so that production refuses to start with
+    placeholder or weak secrets (main/checks.py) instead of serving with them."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+    import django
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    django.setup()
+    try:
+        call_command("check")
+    except SystemCheckError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
