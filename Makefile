@@ -8,8 +8,12 @@ BIN := $(VENV)/bin
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
+# $(call setting,NAME,DEFAULT): NAME's value from the environment (or the make command line), else from .env,
+# else DEFAULT. Recursive variables that use it read .env when a recipe runs, after the .env target made it.
+setting = $(or $($(1)),$(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1 | tr -d "\"'"),$(2))
+
 # `make run` uses the embedded SQLite database unless DB_ENGINE (environment or .env) says postgresql.
-RUN_DB_ENGINE := $(or $(DB_ENGINE),$(shell sed -n 's/^DB_ENGINE=//p' .env 2>/dev/null | tail -n 1),sqlite)
+RUN_DB_ENGINE := $(call setting,DB_ENGINE,sqlite)
 
 # The PostgreSQL server the tests use (pytest-django creates and drops its own test_<name> database there).
 TEST_DB_HOST ?= 127.0.0.1
@@ -20,10 +24,11 @@ TEST_DB_NAME ?= appdb
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
 	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME)
 
-.PHONY: help venv run test lint format migrate superuser
+.PHONY: help venv run test lint format migrate superuser \
+	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,3 +57,82 @@ migrate: venv ## Apply migrations to the configured database
 
 superuser: venv ## Create the admin superuser from DJANGO_SUPERUSER_USERNAME/EMAIL/PASSWORD
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py createsuperuser --noinput
+
+# ---- Docker -------------------------------------------------------------------------------------------------------
+# `docker compose` (v2), else the older `docker-compose`; empty when neither is installed.
+COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+
+# Development adds docker-compose.override.yml (the code mount); production must not have it.
+DEV_FILES := -f docker-compose.yml -f docker-compose.override.yml
+PROD_FILES := -f docker-compose.yml
+ALL_PROFILES := python queue cloudpub frontend
+
+# dev-python's profiles: python always; frontend when its folder exists, cloudpub when CLOUDPUB_TOKEN is set,
+# queue when ENABLE_RABBITMQ=1.
+FRONTEND_FOLDER = $(call setting,FRONTEND_DIR,./frontend)
+HAS_FRONTEND = $(wildcard $(FRONTEND_FOLDER)/.)
+HAS_CLOUDPUB_TOKEN = $(call setting,CLOUDPUB_TOKEN,)
+WANTS_QUEUE = $(filter 1 true,$(call setting,ENABLE_RABBITMQ,0))
+DEV_PROFILES = $(strip $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) \
+	$(if $(WANTS_QUEUE),queue))
+PROD_PROFILES := python
+
+define left_out_profiles
+$(if $(HAS_FRONTEND),,echo "Leaving out profile frontend: no folder $(FRONTEND_FOLDER) (FRONTEND_DIR in .env names it).";)
+$(if $(HAS_CLOUDPUB_TOKEN),,echo "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty in .env.";)
+$(if $(WANTS_QUEUE),,echo "Leaving out profile queue: set ENABLE_RABBITMQ=1 in .env to start RabbitMQ.";)
+endef
+
+# Compose v1 checks the build folder of every service, even of a profile left out: give a missing frontend folder
+# an existing stand-in, which is never built.
+COMPOSE_ENV = $(if $(HAS_FRONTEND),,FRONTEND_DIR=.)
+compose_with = $(strip $(1) $(COMPOSE_ENV) $(COMPOSE) $(2) $(addprefix --profile ,$(3)))
+COMPOSE_DEV = $(call compose_with,BUILD_TARGET=dev,$(DEV_FILES),$(DEV_PROFILES))
+COMPOSE_PROD = $(call compose_with,BUILD_TARGET=production,$(PROD_FILES),$(PROD_PROFILES))
+COMPOSE_ALL = $(call compose_with,,$(PROD_FILES),$(ALL_PROFILES))
+
+compose-available:
+	@[ -n "$(COMPOSE)" ] || { echo "This target needs Docker Compose: install Docker with its compose plugin" \
+		"(https://docs.docker.com/get-docker/), or docker-compose." >&2; exit 1; }
+
+docker-ready: compose-available
+	@docker info >/dev/null 2>&1 || { echo "The Docker engine is not reachable: start Docker" \
+		"('docker info' tells what is wrong)." >&2; exit 1; }
+
+# Compose needs .env (env_file of api-python); a first run starts from the documented example.
+.env:
+	@test -f .env.example || { echo "Neither .env nor .env.example exists." >&2; exit 1; }
+	cp .env.example .env
+	@echo "Created .env from .env.example: set CLIENT_ID, CLIENT_SECRET, JWT_SECRET and VIRTUAL_HOST in it."
+
+dev-python: docker-ready .env ## Start the dev stack in Docker: database, backend (live reload) + frontend, cloudpub, queue
+	@$(left_out_profiles)
+	$(COMPOSE_DEV) up --build
+
+prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached
+	@test -f .env || { echo "prod-python needs .env with your real secrets: cp .env.example .env, then edit it." >&2; \
+		exit 1; }
+	$(COMPOSE_PROD) up --build --detach
+	@echo "Started. 'make logs' follows the logs; http://localhost:8000/api/healthz answers when it is ready."
+
+logs: docker-ready .env ## Follow the logs of the Docker services
+	$(COMPOSE_ALL) logs --follow --tail=200
+
+down: docker-ready .env ## Stop and remove the Docker services (data volumes are kept)
+	$(COMPOSE_ALL) down --remove-orphans
+
+clean: docker-ready .env ## Remove the Docker services, their volumes (the database's data too) and built images
+	$(COMPOSE_ALL) down --remove-orphans --volumes --rmi local
+
+print-profiles: ## Show the compose profiles dev-python and prod-python use, and why some are left out
+	@$(left_out_profiles)
+	@echo "dev-python: $(DEV_PROFILES)"
+	@echo "prod-python: $(PROD_PROFILES)"
+
+# CONFIG_FLAGS= (empty) prints the merged files instead, secrets from .env included.
+CONFIG_FLAGS ?= --quiet
+compose-config: compose-available .env ## Validate the compose files as dev-python and prod-python use them (no engine)
+	@$(COMPOSE_DEV) config $(CONFIG_FLAGS)
+	@echo "---"
+	@$(COMPOSE_PROD) config $(CONFIG_FLAGS)

@@ -1,0 +1,301 @@
+"""The Docker side without a Docker engine: compose files validated by a real parser (docker-compose) for the
+profile selections the Makefile makes, the Makefile's Docker targets, shellcheck on the scripts, the Dockerfile.
+
+`.ci/run` installs docker-compose and shellcheck; without them these tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.docker_context import ROOT, dockerfile_stages, dockerignore_patterns, is_ignored
+
+ALL_SERVICES = {"database", "api-python", "rabbitmq", "cloudpub", "frontend"}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing: .ci/run installs it (apt-get install {name})"
+    return path
+
+
+def _make(project: Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess:
+    """Run the project's Makefile in `project`, with an environment free of the settings it reads."""
+    env = {"PATH": path or os.environ["PATH"], "HOME": str(project), "LANG": "C.UTF-8"}
+    return subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(project), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the compose files; the test writes its own .env and maybe a frontend folder."""
+    for name in ("docker-compose.yml", "docker-compose.override.yml", ".env.example"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def _write_env(project: Path, **values: str) -> None:
+    example = (ROOT / ".env.example").read_text()
+    (project / ".env").write_text(example + "".join(f"{name}={value}\n" for name, value in values.items()))
+
+
+def _profiles(project: Path) -> tuple[list[str], list[str], str]:
+    result = _make(project, "print-profiles")
+    assert result.returncode == 0, result.stderr
+    selected = dict(re.findall(r"^(dev-python|prod-python): (.*)$", result.stdout, re.MULTILINE))
+    return selected["dev-python"].split(), selected["prod-python"].split(), result.stdout
+
+
+def _compose_configs(project: Path) -> tuple[dict, dict]:
+    """docker-compose's merged configuration, as dev-python and as prod-python run it."""
+    _tool("docker-compose")
+    result = _make(project, "compose-config", "COMPOSE=docker-compose", "CONFIG_FLAGS=")
+    assert result.returncode == 0, result.stderr
+    dev, prod = result.stdout.split("\n---\n")
+    return yaml.safe_load(dev), yaml.safe_load(prod)
+
+
+def _active(config: dict, profiles: list[str]) -> set[str]:
+    """The services compose starts with these profiles: those without profiles, and those with a selected one."""
+    services = config["services"]
+    return {name for name, s in services.items() if not s.get("profiles") or set(s["profiles"]) & set(profiles)}
+
+
+# ---- the Makefile's profile selection ---------------------------------------------------------------------------
+
+
+def test_dev_profiles_leave_out_what_is_missing(project):
+    _write_env(project)
+
+    dev, prod, output = _profiles(project)
+
+    assert dev == ["python"]
+    assert prod == ["python"]
+    assert "Leaving out profile frontend: no folder ./frontend" in output
+    assert "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty" in output
+    assert "Leaving out profile queue" in output
+
+
+def test_dev_profiles_with_frontend_tunnel_and_queue(project):
+    (project / "frontend").mkdir()
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1")
+
+    dev, prod, output = _profiles(project)
+
+    assert dev == ["frontend", "python", "cloudpub", "queue"]
+    assert prod == ["python"]
+    assert "Leaving out" not in output
+
+
+def test_frontend_dir_from_env_file_names_the_folder(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("my-frontend")
+    _write_env(project, FRONTEND_DIR=str(elsewhere))
+
+    dev, _, _ = _profiles(project)
+    config, _ = _compose_configs(project)
+
+    assert "frontend" in dev
+    assert config["services"]["frontend"]["build"]["context"] == str(elsewhere)
+
+
+# ---- compose files, validated by docker-compose for each selection ----------------------------------------------
+
+
+def test_compose_full_dev_stack(project):
+    (project / "frontend").mkdir()
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1", RABBITMQ_USER="rabbit-user")
+    dev_profiles, prod_profiles, _ = _profiles(project)
+
+    dev, prod = _compose_configs(project)
+
+    assert set(dev["services"]) == ALL_SERVICES
+    assert _active(dev, dev_profiles) == ALL_SERVICES
+    assert _active(prod, prod_profiles) == {"database", "api-python"}
+    services = dev["services"]
+    assert services["rabbitmq"]["profiles"] == ["queue"]
+    assert "management" in services["rabbitmq"]["image"]
+    assert services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"] == "rabbit-user"
+    assert "rabbitmq-diagnostics" in services["rabbitmq"]["healthcheck"]["test"]
+    cloudpub = services["cloudpub"]
+    assert cloudpub["profiles"] == ["cloudpub"]
+    assert cloudpub["image"].startswith("cloudpub/cloudpub")
+    assert cloudpub["environment"] == {"TOKEN": "cp-token-123", "HTTP": "api-python:8000"}
+    assert cloudpub["command"] in ("run", ["run"])
+    assert "cloudpub-config:/home/cloudpub:rw" in cloudpub["volumes"]
+    frontend = services["frontend"]
+    assert frontend["profiles"] == ["frontend"]
+    assert frontend["build"]["context"] == str(project / "frontend")
+    assert {"published": 3000, "target": 3000} in frontend["ports"]
+    assert {"postgres-data", "rabbitmq-data", "cloudpub-config"} <= set(dev["volumes"])
+
+
+def test_compose_backend_and_database_without_optional_parts(project):
+    _write_env(project, DB_NAME="shop", DB_USER="shopuser", DB_PASSWORD="shoppass")
+    dev_profiles, prod_profiles, _ = _profiles(project)
+
+    dev, prod = _compose_configs(project)
+
+    assert _active(dev, dev_profiles) == {"database", "api-python"}
+    assert _active(prod, prod_profiles) == {"database", "api-python"}
+    for config in (dev, prod):
+        database = config["services"]["database"]
+        assert "profiles" not in database
+        assert re.fullmatch(r"postgres:(1[89]|[2-9]\d)(\..*)?", database["image"])  # a current major
+        assert database["environment"] == {
+            "POSTGRES_DB": "shop",
+            "POSTGRES_USER": "shopuser",
+            "POSTGRES_PASSWORD": "shoppass",
+        }
+        assert "pg_isready" in " ".join(database["healthcheck"]["test"])
+        # PostgreSQL 18+ images keep data below /var/lib/postgresql (a mount at .../data is refused).
+        assert database["volumes"] == ["postgres-data:/var/lib/postgresql:rw"]
+
+
+def test_compose_backend_dev_mounts_code_production_does_not(project):
+    _write_env(project, JWT_SECRET="from-the-env-file-0123456789abcdef", DB_HOST="127.0.0.1")
+
+    dev, prod = _compose_configs(project)
+
+    for config, target in ((dev, "dev"), (prod, "production")):
+        api = config["services"]["api-python"]
+        assert api["profiles"] == ["python"]
+        assert api["build"] == {"context": str(project), "target": target}
+        assert api["environment"]["BUILD_TARGET"] == target
+        assert api["environment"]["DB_HOST"] == "database"  # the compose service wins over .env's
+        assert api["environment"]["JWT_SECRET"] == "from-the-env-file-0123456789abcdef"  # env_file .env
+        assert {"published": 8000, "target": 8000} in api["ports"]
+        assert api["depends_on"] == {"database": {"condition": "service_healthy"}}
+    assert dev["services"]["api-python"]["volumes"] == [f"{project}:/app:rw"]
+    assert "volumes" not in prod["services"]["api-python"]
+
+
+def test_compose_config_creates_env_from_example(project):
+    _tool("docker-compose")
+    result = _make(project, "compose-config", "COMPOSE=docker-compose")
+
+    assert result.returncode == 0, result.stderr
+    assert "Created .env from .env.example" in result.stdout
+    assert (project / ".env").read_text() == (ROOT / ".env.example").read_text()
+
+
+# ---- the Makefile's Docker targets --------------------------------------------------------------------------------
+
+
+def test_make_alone_prints_help():
+    result = subprocess.run(["make", "-s", "-C", str(ROOT)], capture_output=True, text=True, env=_clean_env())
+
+    assert result.returncode == 0
+    for target in ("run", "test", "lint", "migrate", "superuser", "dev-python", "prod-python", "logs", "down", "clean"):
+        assert re.search(rf"^  make {target} ", result.stdout, re.MULTILINE), target
+
+
+def _clean_env() -> dict:
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}
+
+
+def test_dev_and_prod_targets_run_compose_with_their_profiles(project):
+    (project / "frontend").mkdir()
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123")
+
+    dev = _make(project, "-n", "dev-python", "COMPOSE=docker-compose").stdout
+    prod = _make(project, "-n", "prod-python", "COMPOSE=docker-compose").stdout
+
+    assert (
+        "BUILD_TARGET=dev docker-compose -f docker-compose.yml -f docker-compose.override.yml "
+        "--profile frontend --profile python --profile cloudpub up --build" in dev
+    )
+    assert "BUILD_TARGET=production docker-compose -f docker-compose.yml --profile python up --build --detach" in prod
+    assert "cp-token-123" not in dev + prod
+
+
+@pytest.mark.parametrize("target", ["dev-python", "prod-python", "logs", "down", "clean"])
+def test_docker_targets_say_when_compose_is_missing(project, target):
+    _write_env(project)
+
+    result = _make(project, target, "COMPOSE=")
+
+    assert result.returncode != 0
+    assert "This target needs Docker Compose" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["dev-python", "prod-python", "logs", "down", "clean"])
+def test_docker_targets_say_when_the_engine_is_unreachable(project, tmp_path_factory, target):
+    # A `docker` whose engine does not answer, like `docker info` without a running daemon.
+    fake_bin = tmp_path_factory.mktemp("bin")
+    (fake_bin / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (fake_bin / "docker").chmod(0o755)
+    _write_env(project)
+
+    result = _make(project, target, "COMPOSE=docker compose", path=f"{fake_bin}:{os.environ['PATH']}")
+
+    assert result.returncode != 0
+    assert "The Docker engine is not reachable" in result.stderr
+
+
+# ---- scripts and image ----------------------------------------------------------------------------------------------
+
+
+def test_shell_scripts_pass_shellcheck():
+    scripts = [*sorted(str(p) for p in (ROOT / "docker").glob("*.sh")), str(ROOT / ".ci" / "run")]
+
+    result = subprocess.run([_tool("shellcheck"), *scripts], capture_output=True, text=True)
+
+    assert len(scripts) >= 4
+    assert result.returncode == 0, result.stdout
+
+
+def test_dockerfile_stages():
+    stages = dockerfile_stages()
+
+    assert list(stages) == ["base", "dev", "production"]  # BUILD_TARGET's values are stage names
+    base = "\n".join(stages["base"])
+    assert stages["base"][0] == "FROM python:3.11-slim AS base"
+    assert "postgresql-client" in base
+    assert "pip install -r requirements.txt" in base  # the runtime pins, not the dev tools
+    assert re.search(r"HEALTHCHECK .*/api/healthz", base)
+    assert stages["dev"][-1] == 'CMD ["python", "manage.py", "runserver", "0.0.0.0:8000"]'
+    production = stages["production"]
+    assert "COPY . ." in production
+    assert any("collectstatic --noinput" in line for line in production)
+    users = [line.split()[1] for line in production if line.startswith("USER ")]
+    assert users[-1:] == ["app"]
+    assert json.loads(production[-1].removeprefix("CMD ")) == [
+        "gunicorn",
+        "wsgi:application",
+        "--bind",
+        "0.0.0.0:8000",
+        "-c",
+        "gunicorn.conf.py",
+    ]
+    for path in [ROOT / "Dockerfile", *(ROOT / "docker").glob("*.sh")]:
+        assert "makemigrations" not in path.read_text().replace("Never `makemigrations`", "")
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out():
+    patterns = dockerignore_patterns()
+
+    assert all("**" not in p or (p.startswith("**/") and "/" not in p[3:]) for p in patterns)  # the forms we read
+    for kept_out in (
+        ".env",
+        ".env.production",
+        ".venv/bin/python",
+        "db.sqlite3",
+        "main/__pycache__/x.pyc",
+        ".git/HEAD",
+    ):
+        assert is_ignored(kept_out, patterns), kept_out
+    for needed in ("manage.py", "requirements.txt", "gunicorn.conf.py", "docker/entrypoint-prod.sh", "main/views.py"):
+        assert not is_ignored(needed, patterns), needed
