@@ -81,7 +81,7 @@ def _verified_app_info(placement: OAuthPlacementData, bitrix_app: BitrixApp):
         if error.status_code < 500:
             raise PlacementRejected("Bitrix24 rejected the access token") from error
         raise Bitrix24Unavailable() from error
-    except (BitrixResponseError, KeyError, TypeError, ValueError) as error:
+    except (BitrixResponseError, AttributeError, KeyError, TypeError, ValueError) as error:  # an answer of odd shape
         raise Bitrix24Unavailable() from error
 
     try:
