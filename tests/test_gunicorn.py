@@ -1,0 +1,419 @@
+"""The production image's start, run here on the image's files (no Docker engine): the Dockerfile's collectstatic,
+then its ENTRYPOINT and CMD (gunicorn with gunicorn.conf.py, production settings) against a throwaway PostgreSQL
+database and a fake Bitrix24 OAuth server on 127.0.0.1. Also the entrypoint scripts' other paths.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg2
+import pytest
+
+from tests.docker_context import ROOT, copy_build_context, dockerfile_stages
+from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
+from tests.fake_bitrix24_server import FakeBitrix24Server
+
+PRODUCTION = dockerfile_stages()["production"]
+SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}
+# A hang guard for servers that never come up, not a speed requirement.
+START_TIMEOUT = 90
+
+
+def _instruction(stage: list[str], name: str) -> str:
+    return next(line for line in reversed(stage) if line.startswith(f"{name} ")).removeprefix(f"{name} ")
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _admin_connection(database: str | None = None):
+    connection = psycopg2.connect(
+        host=os.environ["DB_HOST"],
+        port=os.environ["DB_PORT"],
+        user=os.environ["DB_USER"],
+        password=os.environ["DB_PASSWORD"],
+        dbname=database or os.environ["DB_NAME"],
+    )
+    connection.autocommit = True
+    return connection
+
+
+def _query(database: str, sql: str, *params) -> list[tuple]:
+    with closing(_admin_connection(database)) as connection, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@pytest.fixture(scope="module")
+def create_database() -> Iterator:
+    """Creates empty PostgreSQL databases (`DB_*` of `make test` say where), dropped after the module."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"gunicorn_test_{secrets.token_hex(4)}"
+        with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return name
+
+    yield create
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        for name in created:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory) -> Path:
+    """The image's /app: the build context, and static files collected by the Dockerfile's own command."""
+    app = tmp_path_factory.mktemp("app")
+    copy_build_context(app)
+    collectstatic = next(line for line in PRODUCTION if "collectstatic" in line).removeprefix("RUN ")
+    result = subprocess.run(["sh", "-c", collectstatic], cwd=app, env=_base_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return app
+
+
+def _base_env() -> dict[str, str]:
+    """What a container has before its configuration: a PATH whose `python` and `gunicorn` are this venv's."""
+    return {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "LANG": "C.UTF-8"}
+
+
+def _production_env(database: str, oauth_url: str = "http://127.0.0.1:9", **overrides: str) -> dict[str, str]:
+    """A proper production configuration, as .env would give it."""
+    return {
+        **_base_env(),
+        "BUILD_TARGET": "production",
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "CLIENT_ID": CLIENT_ID,
+        "CLIENT_SECRET": CLIENT_SECRET,
+        "VIRTUAL_HOST": "https://backend.example.test",
+        "DB_ENGINE": "postgresql",
+        "DB_HOST": os.environ["DB_HOST"],
+        "DB_PORT": os.environ["DB_PORT"],
+        "DB_USER": os.environ["DB_USER"],
+        "DB_PASSWORD": os.environ["DB_PASSWORD"],
+        "DB_NAME": database,
+        "DJANGO_SUPERUSER_USERNAME": SUPERUSER["username"],
+        "DJANGO_SUPERUSER_EMAIL": SUPERUSER["email"],
+        "DJANGO_SUPERUSER_PASSWORD": SUPERUSER["password"],
+        "BITRIX24_OAUTH_SERVER": oauth_url,
+        "BITRIX24_TIMEOUT": "30",  # the shutdown test holds Bitrix24's answer; the SDK must not give up first
+        "LOG_LEVEL": "INFO",
+        **overrides,
+    }
+
+
+def _run_script(app: Path, script: str, *command: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(app / "docker" / script), *command], cwd=app, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+# ---- HTTP ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def cookie(self, name: str) -> str:
+        cookies = SimpleCookie()
+        for header in self.headers.get_all("Set-Cookie", []):
+            cookies.load(header)
+        return cookies[name].value
+
+    def json(self):
+        assert self.headers["Content-Type"] == "application/json", self.headers["Content-Type"]
+        return json.loads(self.body)
+
+
+def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Answer:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def _post_json(port: int, path: str, payload: dict, headers: dict | None = None) -> Answer:
+    return _request(
+        port, "POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
+
+
+@dataclass
+class Gunicorn:
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_output(self, text: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while text not in self.output():
+            assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{self.output()}"
+            time.sleep(0.05)
+
+
+@contextmanager
+def running_container(app: Path, env: dict, log: Path) -> Iterator[Gunicorn]:
+    """The production container's start: ENTRYPOINT + CMD, bound to a free port on 127.0.0.1."""
+    port = _free_port()
+    entrypoint = json.loads(_instruction(PRODUCTION, "ENTRYPOINT"))
+    command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(app / "docker" / entrypoint[0]), *command], cwd=app, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = Gunicorn(port, process, log)
+    try:
+        _wait_until_healthy(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _wait_until_healthy(server: Gunicorn) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        assert server.process.poll() is None, f"gunicorn exited:\n{server.output()}"
+        assert time.monotonic() < deadline, f"no healthy answer:\n{server.output()}"
+        try:
+            if _request(server.port, "GET", "/api/healthz").status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def production_database(create_database) -> str:
+    return create_database()
+
+
+@pytest.fixture(scope="module")
+def oauth() -> Iterator[FakeBitrix24Server]:
+    with FakeBitrix24Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gunicorn(app_dir, production_database, oauth, tmp_path_factory) -> Iterator[Gunicorn]:
+    env = _production_env(production_database, oauth.url)
+    with running_container(app_dir, env, tmp_path_factory.mktemp("logs") / "gunicorn.log") as server:
+        yield server
+
+
+# ---- the running production server --------------------------------------------------------------------------------
+
+
+def test_health_checks_pass(gunicorn):
+    answer = _request(gunicorn.port, "GET", "/api/healthz")
+    healthcheck = json.loads(_instruction(dockerfile_stages()["base"], "HEALTHCHECK").split(" CMD ", 1)[1])
+    probe = [arg.replace("127.0.0.1:8000", f"127.0.0.1:{gunicorn.port}") for arg in healthcheck]
+
+    assert answer.status == 200
+    assert answer.json() == {"status": "healthy", "database": "ok"}
+    assert subprocess.run(probe, env=_base_env(), capture_output=True, timeout=30).returncode == 0
+
+
+def test_api_answers_json_through_the_whole_flow(gunicorn, oauth):
+    grant = oauth.fake.grant()
+
+    token_answer = _post_json(gunicorn.port, "/api/getToken", oauth.fake.placement(grant))
+    token = token_answer.json()["token"]
+    listing = _request(gunicorn.port, "GET", "/api/enum", headers={"Authorization": f"Bearer {token}"})
+    unknown = _request(gunicorn.port, "GET", "/api/no-such-route")
+
+    assert token_answer.status == 200
+    assert listing.status == 200
+    assert listing.json() == ["option 1", "option 2", "option 3"]
+    assert unknown.status == 404
+    assert "error" in unknown.json()
+
+
+class _Stylesheets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "link" and attributes.get("rel") == "stylesheet" and attributes.get("href"):
+            self.hrefs.append(attributes["href"])
+
+
+def test_admin_login_page_has_its_css(gunicorn):
+    page = _request(gunicorn.port, "GET", "/api/admin/login/")
+    parser = _Stylesheets()
+    parser.feed(page.body.decode())
+
+    assert page.status == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert parser.hrefs
+    for href in parser.hrefs:
+        # Collected with hashed names (WhiteNoise's manifest), served by gunicorn itself.
+        assert re.fullmatch(r"/api/static/admin/css/[\w/-]+\.[0-9a-f]{12}\.css", href), href
+        css = _request(gunicorn.port, "GET", href)
+        assert css.status == 200, href
+        assert css.headers["Content-Type"].startswith("text/css")
+        assert css.body
+
+
+def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
+    login = _request(gunicorn.port, "GET", "/api/admin/login/")
+    csrf_cookie = login.cookie("csrftoken")
+    csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.body.decode()).group(1)
+
+    form = urlencode({"username": SUPERUSER["username"], "password": SUPERUSER["password"]})
+    signed_in = _request(
+        gunicorn.port,
+        "POST",
+        "/api/admin/login/?next=/api/admin/",
+        f"{form}&csrfmiddlewaretoken={csrf_field}".encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
+    )
+    session = signed_in.cookie("sessionid")
+    index = _request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
+
+    assert signed_in.status == 302
+    assert index.status == 200
+    assert "Site administration" in index.body.decode()
+
+
+def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
+    grant = oauth.fake.grant()
+
+    # The placement travels in the query string here, as some clients send it.
+    answer = _request(gunicorn.port, "POST", f"/api/getToken?{urlencode(oauth.fake.placement(grant))}")
+    token = answer.json()["token"]
+    _request(gunicorn.port, "GET", f"/api/list?jwt={token}", headers={"Authorization": f"Bearer {token}"})
+    gunicorn.wait_for_output('"GET /api/list" 200')
+
+    log = gunicorn.output()
+    assert answer.status == 200
+    assert '"POST /api/getToken" 200' in log
+    for secret in (grant.access_token, grant.refresh_token, token, CLIENT_SECRET):
+        assert secret not in log
+
+
+# ---- start-up and shutdown ------------------------------------------------------------------------------------------
+
+
+def test_sigterm_lets_the_request_in_flight_finish(app_dir, production_database, tmp_path):
+    with (
+        FakeBitrix24Server() as slow_bitrix24,
+        running_container(app_dir, _production_env(production_database, slow_bitrix24.url), tmp_path / "log") as server,
+    ):
+        grant = slow_bitrix24.fake.grant()
+        slow_bitrix24.hang()  # Bitrix24 holds its app.info answer: getToken stays in flight
+        answers: list[Answer] = []
+        in_flight = threading.Thread(
+            target=lambda: answers.append(_post_json(server.port, "/api/getToken", slow_bitrix24.fake.placement(grant)))
+        )
+        in_flight.start()
+        assert slow_bitrix24.wait_for_waiting(1, timeout=START_TIMEOUT)
+
+        server.process.send_signal(signal.SIGTERM)
+        server.wait_for_output("Handling signal: term")
+        slow_bitrix24.release()
+        in_flight.join(timeout=START_TIMEOUT)
+        exit_code = server.process.wait(timeout=START_TIMEOUT)
+
+    assert len(answers) == 1
+    assert answers[0].status == 200
+    assert "token" in answers[0].json()
+    assert exit_code == 0
+
+
+def test_production_refuses_to_start_with_placeholder_secrets(app_dir, production_database, tmp_path):
+    env = _production_env(production_database, JWT_SECRET="default_jwt_secret", RUN_MIGRATIONS="0")
+    port = _free_port()
+    command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
+
+    result = _run_script(app_dir, "entrypoint-prod.sh", *command, env=env)
+
+    assert result.returncode != 0
+    assert "main.E001" in result.stderr
+    assert "Listening at" not in result.stdout + result.stderr
+
+
+# ---- the entrypoint scripts' other paths ----------------------------------------------------------------------------
+
+
+def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, create_database):
+    database = create_database()
+    env = _production_env(database, BUILD_TARGET="dev")
+
+    first = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
+    second = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert "command started" in first.stdout
+    assert _query(database, "SELECT is_superuser FROM auth_user WHERE username = %s", SUPERUSER["username"]) == [
+        (True,)
+    ]
+    assert second.returncode == 0, second.stderr
+    assert f"superuser '{SUPERUSER['username']}' exists, left unchanged" in second.stdout
+    assert "command started" in second.stdout
+
+
+def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, create_database):
+    database = create_database()
+
+    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_production_env(database, RUN_MIGRATIONS="0"))
+
+    assert result.returncode == 0, result.stderr
+    assert "not migrating" in result.stdout
+    assert _query(database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
+def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
+    env = {**_base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(_free_port()), "DB_WAIT_SECONDS": "1"}
+
+    result = _run_script(app_dir, "wait-for-db.sh", env=env)
+
+    assert result.returncode == 1
+    assert "did not answer within 1s" in result.stderr
+
+
+def test_prod_entrypoint_refuses_code_mounted_over_the_collected_static_files(tmp_path):
+    result = subprocess.run(
+        [str(ROOT / "docker" / "entrypoint-prod.sh"), "true"],
+        cwd=tmp_path,
+        env=_base_env(),
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 1
+    assert "docker-compose.override.yml" in result.stderr
