@@ -24,7 +24,7 @@ TEST_DB_NAME ?= appdb
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
 	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME)
 
-.PHONY: help venv run test lint format migrate superuser \
+.PHONY: help venv run test lint audit format migrate superuser \
 	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
@@ -47,6 +47,9 @@ test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 lint: venv ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+audit: venv ## Check the pinned requirements for known vulnerabilities (pip-audit; needs PyPI online, fails if it cannot check)
+	$(BIN)/pip-audit --strict --requirement requirements.txt
 
 format: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .
