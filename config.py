@@ -55,6 +55,8 @@ class Config:
     virtual_hosts: list[str]
     cors_allowed_origins: list[str]
     max_body_bytes: int
+    admin_login_max_failures: int
+    admin_login_lockout_seconds: int
     trust_x_forwarded_proto: bool
     secure_cookies: bool
     secure_ssl_redirect: bool
@@ -111,6 +113,8 @@ def load_config(env: Env | None = None) -> Config:
         virtual_hosts=virtual_hosts,
         cors_allowed_origins=env.list("CORS_ALLOWED_ORIGINS", [_origin(h) for h in virtual_hosts]),
         max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
+        admin_login_max_failures=env.int("ADMIN_LOGIN_MAX_FAILURES", 5),
+        admin_login_lockout_seconds=env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60),
         trust_x_forwarded_proto=env.bool("TRUST_X_FORWARDED_PROTO", is_production),
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),

@@ -91,6 +91,12 @@ STORAGES = {
     },
 }
 
+# The admin's CSRF failures answer in JSON like everything else (main/views.py).
+CSRF_FAILURE_VIEW = "main.views.csrf_failure"
+# Failed admin logins per username and address before the login answers 429 (main/utils/login_throttle.py).
+ADMIN_LOGIN_MAX_FAILURES = config.admin_login_max_failures
+ADMIN_LOGIN_LOCKOUT_SECONDS = config.admin_login_lockout_seconds
+
 # Bodies over this size are refused with 413 by `collect_request_data`.
 DATA_UPLOAD_MAX_MEMORY_SIZE = config.max_body_bytes
 

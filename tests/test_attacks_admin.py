@@ -101,7 +101,7 @@ def test_login_without_a_csrf_token_is_refused(superuser):
 
     response = _login(client, "admin", PASSWORD)
 
-    assert response.status_code == 403
+    assert_json_error(response, 403)
     assert not _is_logged_in(client)
 
 

@@ -24,11 +24,11 @@ logger = logging.getLogger("main.admin_login")
 
 
 def max_failures() -> int:
-    return getattr(settings, "ADMIN_LOGIN_MAX_FAILURES", 5)
+    return settings.ADMIN_LOGIN_MAX_FAILURES
 
 
 def lockout_seconds() -> int:
-    return getattr(settings, "ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+    return settings.ADMIN_LOGIN_LOCKOUT_SECONDS
 
 
 def _client_address(request: HttpRequest) -> str:
