@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 import uuid
 
 import jwt
@@ -91,6 +92,59 @@ def _verified_app_info(placement: OAuthPlacementData, bitrix_app: BitrixApp):
     if app_info.client_id != bitrix_app.client_id:
         raise PlacementRejected()
     return app_info
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified_jwt(token: str) -> tuple[uuid.UUID, int]:
+    """The account id and expiry (Unix seconds) of a JWT of ours, after checking its signature and claims.
+
+    Memoized: a token never changes, and PyJWT's checks are most of a Bearer request's own cost, so a token seen
+    again costs a lookup. Its expiry is compared on every use by the caller; refused tokens are not memoized.
+    """
+    try:
+        claims = jwt.decode(
+            token, config.jwt_secret, algorithms=[config.jwt_algorithm], options={"require": list(JWT_CLAIMS)}
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise ExpiredJWTToken() from error
+    except jwt.InvalidTokenError as error:
+        raise InvalidJWTToken() from error
+    try:
+        return uuid.UUID(claims["account_id"]), int(claims["exp"])  # PyJWT accepted exp as int(exp)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise InvalidJWTToken() from error
+
+
+def _access_key(account_id: uuid.UUID) -> str:
+    return f"account-access:{account_id}"
+
+
+class _RecentAccounts:
+    """The accounts this process checked since it last renewed their cached access answers.
+
+    Cached one by one, each answer would expire on its own and cost a query when next used: with many active
+    accounts spread over several workers, that is a large share of requests. Renewed together, a busy process
+    asks the database once per ACCESS_CHECK_SECONDS, and no answer gets older than that.
+    """
+
+    def __init__(self) -> None:
+        self._used: set[uuid.UUID] = set()
+        self._renewed_at = time.monotonic()
+
+    def due(self) -> bool:
+        return config.access_check_seconds > 0 and time.monotonic() - self._renewed_at >= config.access_check_seconds
+
+    def take(self) -> set[uuid.UUID]:
+        """The accounts to renew now; the next period starts empty."""
+        self._renewed_at = time.monotonic()
+        used, self._used = self._used, set()
+        return used
+
+    def add(self, account_id: uuid.UUID) -> None:
+        self._used.add(account_id)
+
+
+_recent_accounts = _RecentAccounts()
 
 
 class Bitrix24Account(models.Model, AbstractBitrixToken):
@@ -190,9 +244,14 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
 
     def create_jwt_token(self, minutes: int | None = None) -> str:
         """A JWT that stands for this account for `minutes` (default JWT_LIFETIME_MINUTES, 60)."""
+        return self.jwt_for(self.pk, minutes)
+
+    @staticmethod
+    def jwt_for(account_id: uuid.UUID, minutes: int | None = None) -> str:
+        """`create_jwt_token` for an account known only by its id (its row is not needed)."""
         now = dt.datetime.now(dt.UTC)
         lifetime = dt.timedelta(minutes=config.jwt_lifetime_minutes if minutes is None else minutes)
-        claims = {"account_id": str(self.pk), "iat": now, "exp": now + lifetime}
+        claims = {"account_id": str(account_id), "iat": now, "exp": now + lifetime}
         return jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithm)
 
     @classmethod
@@ -210,18 +269,9 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
     @classmethod
     def account_id_from_jwt_token(cls, token: str) -> uuid.UUID:
         """Check a JWT of ours and that its account may still act; the database is asked only every few seconds."""
-        try:
-            claims = jwt.decode(
-                token, config.jwt_secret, algorithms=[config.jwt_algorithm], options={"require": list(JWT_CLAIMS)}
-            )
-        except jwt.ExpiredSignatureError as error:
-            raise ExpiredJWTToken() from error
-        except jwt.InvalidTokenError as error:
-            raise InvalidJWTToken() from error
-        try:
-            account_id = uuid.UUID(claims["account_id"])
-        except (TypeError, ValueError, AttributeError) as error:
-            raise InvalidJWTToken() from error
+        account_id, expires = _verified_jwt(token)
+        if time.time() >= expires:  # PyJWT's rule: valid while now < exp
+            raise ExpiredJWTToken()
         cls.check_access(account_id)
         return account_id
 
@@ -232,27 +282,30 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         """Raise unless the account exists, is new or active, and its installation (if any) is not deleted.
 
         The answer is cached for ACCESS_CHECK_SECONDS per process: a JWT costs no query on most requests, and an
-        account that is blocked, deleted or uninstalled loses access within that time.
+        account that is blocked, deleted or uninstalled loses access within that time. The answers of all accounts
+        used lately are renewed together (`_recent_accounts`), so that they do not expire one by one.
         """
-        key = f"account-access:{account_id}"
-        access = cache.get(key)
+        if _recent_accounts.due():
+            cache.set_many(cls._access_in_database(_recent_accounts.take()), config.access_check_seconds)
+        access = cache.get(_access_key(account_id))
         if access is None:
-            access = cls._access_in_database(account_id)
-            cache.set(key, access, config.access_check_seconds)
+            access = cls._access_in_database({account_id})[_access_key(account_id)]
+            cache.set(_access_key(account_id), access, config.access_check_seconds)
+        _recent_accounts.add(account_id)
         if access == "unknown":
             raise InvalidJWTToken()
         if access == "inactive":
             raise AccountInactive()
 
     @classmethod
-    def _access_in_database(cls, account_id: uuid.UUID) -> str:
-        row = cls.objects.filter(pk=account_id).values_list("status", "installation__status").first()
-        if row is None:
-            return "unknown"
-        status, installation_status = row
-        if status in ACTIVE_ACCOUNT_STATUSES and installation_status != AccountStatus.DELETED:
-            return "active"
-        return "inactive"
+    def _access_in_database(cls, account_ids: set[uuid.UUID]) -> dict[str, str]:
+        """Cache key -> "active", "inactive" or "unknown" (no such account), read in one query."""
+        rows = cls.objects.filter(pk__in=account_ids).values_list("pk", "status", "installation__status")
+        access = {_access_key(account_id): "unknown" for account_id in account_ids}
+        for account_id, status, installation_status in rows:
+            active = status in ACTIVE_ACCOUNT_STATUSES and installation_status != AccountStatus.DELETED
+            access[_access_key(account_id)] = "active" if active else "inactive"
+        return access
 
     # --- Placement data from Bitrix24 -------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 1. `Authorization: Bearer <jwt>`: a JWT this backend issued (`POST /api/getToken`). Its signature and claims are
    checked, and that its account is still allowed in (`Bitrix24Account.check_access`, cached a few seconds).
-   Bitrix24 is not asked, and the account row is read only if the view uses `request.bitrix24_account`.
+   Bitrix24 is not asked, and the account row is read only if the view uses `request.bitrix24_account` for more
+   than issuing a new JWT (getToken).
 2. Otherwise the request data must be Bitrix24 placement data (`AUTH_ID`, `DOMAIN`, `member_id`, ...). Bitrix24's
    OAuth server confirms it (`app.info`; once per access token), and the account is created or updated from it.
 
@@ -14,6 +15,7 @@ placement data (`BitrixValidationError`).
 
 from __future__ import annotations
 
+import uuid
 from functools import partial, wraps
 from http import HTTPStatus
 from typing import Any
@@ -28,13 +30,24 @@ from main.utils.authorized_request import AuthorizedRequest
 from main.utils.placement import parse_placement_data
 
 
+class _AccountFromJWT(SimpleLazyObject):
+    """The account of a Bearer request: its row is read when the view first uses it, and not at all to issue it a
+    new JWT (getToken), which needs only the id the JWT names."""
+
+    def __init__(self, account_id: uuid.UUID) -> None:
+        super().__init__(partial(Bitrix24Account.load, account_id))
+        self.__dict__["pk"] = account_id
+
+    def create_jwt_token(self, minutes: int | None = None) -> str:
+        return Bitrix24Account.jwt_for(self.pk, minutes)
+
+
 def authenticate(request: AuthorizedRequest) -> Bitrix24Account:
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
         if not token or " " in token.strip():
             raise InvalidJWTToken()
-        account_id = Bitrix24Account.account_id_from_jwt_token(token.strip())
-        return SimpleLazyObject(partial(Bitrix24Account.load, account_id))
+        return _AccountFromJWT(Bitrix24Account.account_id_from_jwt_token(token.strip()))
     placement = parse_placement_data(request.data)
     return Bitrix24Account.update_or_create_from_oauth_placement_data(placement)
 
