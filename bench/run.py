@@ -1,0 +1,418 @@
+"""`make bench`: the backend under its production gunicorn configuration, measured against a ceiling view.
+
+It creates a PostgreSQL database of its own (BENCH_DB_NAME, dropped and recreated each run), migrates it, seeds
+accounts and mints one JWT each, starts a fake Bitrix24 OAuth server with injected latency and gunicorn with
+`gunicorn.conf.py`, the production settings and real-looking secrets, plus `GET /api/ceiling` (bench/settings.py),
+then drives each endpoint with wrk. It prints one table and writes it, with the machine it ran on, to
+bench/results.md. Exit status 1 when a goal of issue 5 is missed.
+
+Each endpoint runs BENCH_DURATION in BENCH_ROUNDS rounds, the endpoints taking turns, and its ratio to the ceiling
+is the median of the rounds' ratios: load that other programs put on the machine then weighs on both sides alike.
+
+Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROUNDS [3], BENCH_THREADS [2] and
+BENCH_CONNECTIONS [16] for wrk; BENCH_WARMUP [10s] of Bearer requests first; BENCH_LATENCY_MS [50] of the fake
+Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [100] placements measured first and repeated;
+BENCH_MIN_REQUESTS [100000] served before worker memory is read; BENCH_DB_HOST/PORT/USER/PASSWORD/NAME
+[127.0.0.1/5432/appuser/apppass/appdb_bench]; BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another worker
+model (e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import runpy
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fake_bitrix24 import Portal
+from tests.fake_bitrix24_server import FakeBitrix24Server
+from tests.gunicorn_process import REPO_ROOT, Database, Gunicorn, production_env, request
+
+BENCH_DIR = REPO_ROOT / "bench"
+WORK_DIR = BENCH_DIR / "tmp"  # logs and request files of the last run (git-ignored)
+RESULTS = BENCH_DIR / "results.md"
+APP_INFO = "/rest/app.info/"
+CEILING = "ceiling (bare view)"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _seconds(name: str, default: str) -> float:
+    return float(_env(name, default).removesuffix("s"))
+
+
+DURATION = _seconds("BENCH_DURATION", "15s")
+ROUNDS = int(_env("BENCH_ROUNDS", "3"))
+WARMUP = _seconds("BENCH_WARMUP", "10s")
+THREADS = int(_env("BENCH_THREADS", "2"))
+CONNECTIONS = int(_env("BENCH_CONNECTIONS", "16"))
+LATENCY_MS = float(_env("BENCH_LATENCY_MS", "50"))
+ACCOUNTS = int(_env("BENCH_ACCOUNTS", "1000"))
+PLACEMENTS = int(_env("BENCH_PLACEMENTS", "100"))
+MIN_REQUESTS = int(_env("BENCH_MIN_REQUESTS", "100000"))
+GUNICORN_ARGS = shlex.split(_env("BENCH_GUNICORN_ARGS", ""))
+DATABASE = Database(
+    host=_env("BENCH_DB_HOST", "127.0.0.1"),
+    port=int(_env("BENCH_DB_PORT", "5432")),
+    user=_env("BENCH_DB_USER", "appuser"),
+    password=_env("BENCH_DB_PASSWORD", "apppass"),
+    name=_env("BENCH_DB_NAME", "appdb_bench"),
+)
+
+# Issue 5's goals.
+MIN_RATIO = {"Bearer GET /api/list": 0.8, "Bearer GET /api/enum": 0.8, "Bearer POST /api/getToken": 0.5}
+MAX_FIRST_PLACEMENT_P50_MS = 60
+MAX_REPEAT_PLACEMENT_P50_MS = 10
+MAX_WORKER_RSS_MB = 80
+MAX_STARTUP_SECONDS = 1.0
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    kind: str  # "bearer": each request with the next JWT of `lines`; "json": with the next JSON body
+    lines: Path
+
+
+@dataclass
+class WrkRun:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_seconds: float  # used by gunicorn's processes meanwhile
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
+class EndpointResult:
+    """An endpoint's rounds, and its ratio to the ceiling: the median of the rounds' ratios."""
+
+    runs: list[WrkRun]
+    ratio: float
+
+    @property
+    def requests(self) -> int:
+        return sum(run.requests for run in self.runs)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / sum(run.seconds for run in self.runs)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(run.p50_ms for run in self.runs)
+
+    @property
+    def p99_ms(self) -> float:
+        return max(run.p99_ms for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return sum(run.cpu_seconds for run in self.runs) / max(self.requests, 1) * 1e6
+
+
+def main() -> int:
+    wrk = _wrk()
+    WORK_DIR.mkdir(exist_ok=True)
+    with FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24:
+        env = production_env(DATABASE, b24.url, DJANGO_SETTINGS_MODULE="bench.settings")
+        os.environ.update(env)  # this process seeds the database and mints JWTs with the same settings
+        _recreate_database()
+        tokens = _migrate_and_seed()
+        WORK_DIR.joinpath("gunicorn.log").unlink(missing_ok=True)
+        server = Gunicorn(env, WORK_DIR / "gunicorn.log", *GUNICORN_ARGS)
+        startup_seconds = server.start()
+        try:
+            figures = _measure(wrk, server, b24, tokens)
+        finally:
+            exit_status = server.stop()
+    figures.update(startup_seconds=startup_seconds, gunicorn_exit=exit_status, machine=_machine())
+    report = _report(figures)
+    print(report)
+    RESULTS.write_text(report)
+    missed = _missed_goals(figures)
+    for goal in missed:
+        print(f"GOAL MISSED: {goal}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+# --- set-up ---------------------------------------------------------------------------------------------------
+
+
+def _wrk() -> str:
+    """wrk's path, installing Debian's package when it is missing (as root)."""
+    found = shutil.which("wrk")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("Installing wrk (Debian package)...", file=sys.stderr)
+        command = ["apt-get", "install", "-y", "-q", "wrk"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        found = shutil.which("wrk")
+    if found is None:
+        sys.exit("make bench needs wrk: install it (Debian/Ubuntu: apt-get install wrk) and run again.")
+    return found
+
+
+def _recreate_database() -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(
+        host=DATABASE.host, port=DATABASE.port, user=DATABASE.user, password=DATABASE.password, dbname="postgres"
+    )
+    admin.autocommit = True
+    with closing(admin), admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE.name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{DATABASE.name}"')
+
+
+def _migrate_and_seed() -> Path:
+    """Migrate, seed BENCH_ACCOUNTS active accounts and write one JWT per account to a file; return its path."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    from main.models import AccountStatus, Bitrix24Account
+
+    call_command("migrate", "--noinput", verbosity=0)
+    accounts = Bitrix24Account.objects.bulk_create(
+        Bitrix24Account(
+            b24_user_id=1,
+            domain_url=f"seeded-{n}.bitrix24.com",
+            member_id=f"seeded-member-{n:032d}",
+            status=AccountStatus.ACTIVE,
+            access_token=f"seeded-access-{n}",
+            refresh_token=f"seeded-refresh-{n}",
+            expires_timestamp=int(time.time()) + 3600,
+            expires_in=3600,
+        )
+        for n in range(ACCOUNTS)
+    )
+    tokens = WORK_DIR / "jwts.txt"
+    tokens.write_text("".join(account.create_jwt_token() + "\n" for account in accounts))
+    return tokens
+
+
+# --- measurements -------------------------------------------------------------------------------------------
+
+
+def _placements(port: int, b24: FakeBitrix24Server) -> tuple[dict, Path]:
+    """Placement getToken requests one by one: first calls (new access tokens), then the same placements again.
+
+    Returns their figures, and a file of the placement bodies for wrk's repeats.
+    """
+    bodies = []
+    for n in range(PLACEMENTS):
+        grant = b24.fake.grant(Portal(f"placed-{n}.bitrix24.com", f"placed-member-{n:032d}"), user_id=n + 1)
+        bodies.append(json.dumps(b24.fake.placement(grant)).encode())
+    figures = {}
+    for phase in ("first", "repeat"):
+        calls_before = b24.fake.calls_to(APP_INFO)
+        durations = []
+        for body in bodies:
+            answer = request(port, "POST", "/api/getToken", body, {"Content-Type": "application/json"})
+            if answer.status != 200 or "token" not in answer.json():
+                sys.exit(f"placement getToken answered {answer.status}: {answer.body[:200]!r}")
+            durations.append(answer.seconds)
+        figures[f"placement_{phase}_p50_ms"] = statistics.median(durations) * 1000
+        figures[f"placement_{phase}_calls"] = (b24.fake.calls_to(APP_INFO) - calls_before) / len(bodies)
+    lines = WORK_DIR / "placements.txt"
+    lines.write_bytes(b"".join(body + b"\n" for body in bodies))
+    return figures, lines
+
+
+def _run_wrk(wrk: str, server: Gunicorn, endpoint: Endpoint, seconds: float) -> WrkRun:
+    env = {
+        **os.environ,
+        "BENCH_METHOD": endpoint.method,
+        "BENCH_PATH": endpoint.path,
+        "BENCH_KIND": endpoint.kind,
+        "BENCH_LINES": str(endpoint.lines),
+    }
+    command = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "10s"]
+    command += ["-s", str(BENCH_DIR / "wrk.lua"), f"http://127.0.0.1:{server.port}{endpoint.path}"]
+    cpu_before = _cpu_seconds(server)
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    summary = json.loads(output.strip().splitlines()[-1])  # the line wrk.lua's done() writes
+    return WrkRun(
+        requests=summary["requests"],
+        seconds=summary["duration_us"] / 1e6,
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        errors=summary["non_2xx"] + summary["socket_errors"],
+        cpu_seconds=_cpu_seconds(server) - cpu_before,
+    )
+
+
+def _cpu_seconds(server: Gunicorn) -> float:
+    """CPU time (user + system) used so far by gunicorn's master and workers."""
+    ticks = 0
+    for pid in (server.process.pid, *server.worker_pids()):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) -> dict:
+    figures, placements = _placements(server.port, b24)
+    endpoints = [
+        Endpoint(CEILING, "GET", "/api/ceiling", "bearer", tokens),
+        Endpoint("Bearer GET /api/list", "GET", "/api/list", "bearer", tokens),
+        Endpoint("Bearer GET /api/enum", "GET", "/api/enum", "bearer", tokens),
+        Endpoint("Bearer POST /api/getToken", "POST", "/api/getToken", "bearer", tokens),
+        Endpoint("placement POST /api/getToken (repeat)", "POST", "/api/getToken", "json", placements),
+    ]
+    # Warm up: each worker checks each account once before its cached answers take over, and the rounds measure
+    # that steady state.
+    for endpoint in endpoints:
+        _run_wrk(wrk, server, endpoint, WARMUP if endpoint is endpoints[1] else 2)
+    runs: dict[str, list[WrkRun]] = {endpoint.name: [] for endpoint in endpoints}
+    calls_before = b24.fake.calls_to(APP_INFO)
+    for number in range(1, ROUNDS + 1):
+        for endpoint in endpoints:
+            runs[endpoint.name].append(_run_wrk(wrk, server, endpoint, DURATION / ROUNDS))
+        print(f"round {number}/{ROUNDS}: " + ", ".join(f"{n} {r[-1].rps:.0f}/s" for n, r in runs.items()))
+    placement_requests = sum(run.requests for run in runs[endpoints[-1].name])
+    figures["placement_wrk_calls"] = (b24.fake.calls_to(APP_INFO) - calls_before) / max(placement_requests, 1)
+    results = {
+        name: EndpointResult(
+            endpoint_runs, statistics.median(r.rps / c.rps for r, c in zip(endpoint_runs, runs[CEILING], strict=True))
+        )
+        for name, endpoint_runs in runs.items()
+    }
+    served = sum(result.requests for result in results.values())
+    while served < MIN_REQUESTS:  # worker memory is read after at least MIN_REQUESTS requests
+        served += _run_wrk(wrk, server, endpoints[1], 10).requests
+    figures.update(
+        results=results, requests_served=served, worker_rss_mb=[_rss_mb(pid) for pid in server.worker_pids()]
+    )
+    return figures
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown CPU")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    return (
+        f"`nproc` {os.cpu_count()} ({cpu}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, PostgreSQL {postgres} on {DATABASE.host}:{DATABASE.port}"
+    )
+
+
+def _worker_model() -> str:
+    conf = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    model = f"gunicorn.conf.py (workers={conf['workers']}, worker_class={conf['worker_class']}"
+    model += f", threads={conf['threads']})" if "threads" in conf else ")"
+    return model + (f" overridden by `{shlex.join(GUNICORN_ARGS)}`" if GUNICORN_ARGS else "")
+
+
+def _report(figures: dict) -> str:
+    results: dict[str, EndpointResult] = figures["results"]
+    rows = [
+        "| endpoint | requests/s | p50 ms | p99 ms | errors | ratio to ceiling | server CPU µs/request |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.ratio:.2f} | "
+            f"{r.cpu_us_per_request:.0f} |"
+            for name, r in results.items()
+        ),
+    ]
+    rss = figures["worker_rss_mb"]
+    missed = _missed_goals(figures)
+    return "\n".join(
+        [
+            "# Benchmark results (`make bench`)",
+            "",
+            f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+            f"- Machine: {figures['machine']}",
+            f"- Server: {_worker_model()}, production settings. The database is reached over TCP; this machine's"
+            " PostgreSQL accepts local TCP connections with trust authentication (no password exchange).",
+            f"- Load: `wrk -t{THREADS} -c{CONNECTIONS}` on the same machine, {DURATION:g} s per endpoint in {ROUNDS}"
+            " rounds (endpoints taking turns; ratio = median of the rounds' ratios), each request with another of"
+            f" {ACCOUNTS} JWTs (or of {PLACEMENTS} placements). Errors: non-2xx answers plus socket errors."
+            " Server CPU: gunicorn's master and workers, per request.",
+            "",
+            *rows,
+            "",
+            f"Placement `POST /api/getToken`, {PLACEMENTS} requests one at a time, {LATENCY_MS:g} ms injected latency"
+            " on the fake Bitrix24 OAuth server:",
+            "",
+            "| placement | p50 ms | Bitrix24 calls per request |",
+            "|---|---:|---:|",
+            f"| first call (new access token) | {figures['placement_first_p50_ms']:.1f} | "
+            f"{figures['placement_first_calls']:.2f} |",
+            f"| repeat (access token already verified) | {figures['placement_repeat_p50_ms']:.1f} | "
+            f"{figures['placement_repeat_calls']:.2f} |",
+            f"| repeats under wrk (table above) | | {figures['placement_wrk_calls']:.2f} |",
+            "",
+            f"- Worker memory (RSS) after {figures['requests_served']:,} requests: "
+            f"{', '.join(f'{mb:.1f}' for mb in rss)} MB",
+            f"- Start-up to first answer (`/api/healthz`): {figures['startup_seconds']:.2f} s",
+            f"- gunicorn's exit status after SIGTERM: {figures['gunicorn_exit']}",
+            "",
+            "Goals of issue 5: " + ("all met." if not missed else "missed: " + "; ".join(missed)),
+            "",
+        ]
+    )
+
+
+def _missed_goals(figures: dict) -> list[str]:
+    results: dict[str, EndpointResult] = figures["results"]
+    missed = [
+        f"{name} at {results[name].ratio:.2f} x the ceiling (goal {goal} x)"
+        for name, goal in MIN_RATIO.items()
+        if results[name].ratio < goal
+    ]
+    missed += [f"{name}: {r.errors} errors" for name, r in results.items() if r.errors]
+    if figures["placement_first_p50_ms"] >= MAX_FIRST_PLACEMENT_P50_MS:
+        missed.append(f"first placement p50 {figures['placement_first_p50_ms']:.1f} ms")
+    if figures["placement_repeat_p50_ms"] >= MAX_REPEAT_PLACEMENT_P50_MS:
+        missed.append(f"repeated placement p50 {figures['placement_repeat_p50_ms']:.1f} ms")
+    if figures["placement_first_calls"] != 1 or figures["placement_repeat_calls"] or figures["placement_wrk_calls"]:
+        missed.append("Bitrix24 calls per placement are not 1 (first) and 0 (repeats)")
+    if max(figures["worker_rss_mb"]) >= MAX_WORKER_RSS_MB:
+        missed.append(f"worker RSS {max(figures['worker_rss_mb']):.1f} MB")
+    if figures["startup_seconds"] >= MAX_STARTUP_SECONDS:
+        missed.append(f"start-up {figures['startup_seconds']:.2f} s")
+    if figures["gunicorn_exit"] != 0:
+        missed.append(f"gunicorn exited with {figures['gunicorn_exit']}")
+    return missed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
