@@ -24,7 +24,7 @@ TEST_DB_NAME ?= appdb
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
 	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME)
 
-.PHONY: help venv run test lint audit format migrate superuser \
+.PHONY: help venv run test bench lint audit format migrate superuser \
 	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
@@ -43,6 +43,9 @@ run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresq
 
 test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv ## Benchmark the production server with wrk; writes bench/results.md (settings: bench/run.py)
+	$(BIN)/python -m bench.run
 
 lint: venv ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check .
