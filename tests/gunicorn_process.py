@@ -77,7 +77,7 @@ class Answer:
 def request(
     port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
 ) -> Answer:
-    """One request on its own connection (gunicorn's sync workers close every connection anyway)."""
+    """One request on a connection of its own, closed after the answer."""
     started = time.monotonic()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     with closing(connection):

@@ -1,0 +1,446 @@
+"""Load and faults on the production server (issue 5): gunicorn with gunicorn.conf.py and the production settings,
+a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own (never the machine's), all on
+127.0.0.1.
+
+Sized for CI (a few seconds each); LOAD_TEST_SECONDS and LOAD_TEST_THREADS make the load larger. Every loop is
+bounded, and everything started here stops by itself.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from tests.fake_bitrix24 import Portal
+from tests.fake_bitrix24_server import FakeBitrix24Server
+from tests.gunicorn_process import (
+    REPO_ROOT,
+    Answer,
+    Database,
+    Gunicorn,
+    bearer,
+    free_port,
+    post_json,
+    production_env,
+    request,
+)
+
+LOAD_SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "3"))
+LOAD_THREADS = int(os.environ.get("LOAD_TEST_THREADS", "8"))
+DB_USER = "appuser"
+# Hang guards, not speed requirements: a request that takes this long is stuck.
+REQUEST_TIMEOUT = 30.0
+WAIT_TIMEOUT = 30.0
+
+
+# --- a PostgreSQL server of the tests' own ------------------------------------------------------------------------
+
+
+def _postgres_bin() -> Path:
+    """The newest PostgreSQL server binaries (Debian keeps them off PATH, under /usr/lib/postgresql/<major>/bin)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.parts[-3]) or 0)
+    )
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("initdb")
+    if on_path is None:
+        pytest.fail("initdb not found: these tests run a PostgreSQL server of their own (install postgresql)")
+    return Path(on_path).parent
+
+
+class ThrowawayPostgres:
+    """`initdb` into a temporary folder, served on a free port of 127.0.0.1 with trust authentication.
+
+    PostgreSQL refuses to run as root, so as root (CI) every tool runs as the `postgres` OS user, which owns the
+    folder. Durability is switched off: the data dies with the test.
+    """
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            if shutil.which("runuser") is None:
+                pytest.fail("runuser not found: as root, PostgreSQL must be started as the postgres user")
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail("no `postgres` OS user to run the throwaway PostgreSQL server as")
+        self.folder = Path(tempfile.mkdtemp(prefix="load-test-postgres-"))
+        if self.as_postgres:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self._tool("initdb", "-D", str(self.data), "-U", DB_USER, "-A", "trust", "-E", "UTF8", "--locale=C", "-N")
+
+    def _tool(self, name: str, *args: str) -> None:
+        command = [str(self.bin / name), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._tool("pg_ctl", "start", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "-o", options)
+
+    def stop(self) -> None:
+        """Shut down as an operator would for a restart: sessions are ended, the port closes."""
+        self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
+
+    def is_running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.is_running():
+            self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def database(self, name: str) -> Database:
+        return Database("127.0.0.1", self.port, DB_USER, "", name)
+
+    def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
+        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname=database)
+        connection.autocommit = True
+        with closing(connection), connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory) -> Iterator[ThrowawayPostgres]:
+    """The module's PostgreSQL server, with a migrated database (`migrated`) that each test copies."""
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        server.execute("CREATE DATABASE migrated")
+        env = production_env(server.database("migrated"), "http://127.0.0.1:9")
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def database(postgres) -> Database:
+    name = f"load_{secrets.token_hex(4)}"
+    postgres.execute(f"CREATE DATABASE {name} TEMPLATE migrated")
+    return postgres.database(name)
+
+
+@pytest.fixture
+def bitrix24() -> Iterator[FakeBitrix24Server]:
+    with FakeBitrix24Server(latency=0.01) as server:
+        yield server
+
+
+@pytest.fixture
+def start_backend(database, bitrix24, tmp_path) -> Iterator[Callable[..., Gunicorn]]:
+    """Starts the production server on the test's database (environment overrides as keywords); stops it after."""
+    started: list[Gunicorn] = []
+
+    def start(**overrides: str) -> Gunicorn:
+        server = Gunicorn(production_env(database, bitrix24.url, **overrides), tmp_path / "gunicorn.log")
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# --- load -------------------------------------------------------------------------------------------------------
+
+CONNECTION_ERRORS = (ConnectionError, http.client.HTTPException, TimeoutError)
+
+
+@dataclass
+class Outcome:
+    name: str
+    started: float
+    finished: float
+    answer: Answer | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class Load:
+    """Threads that send requests, each cycling through `senders` from its own, evenly spaced starting point, until
+    stopped (or, with `once`, one request per sender, all at the same time); keeps every outcome.
+
+    With `stop_on_error`, a thread stops at its first connection error (the server is going away).
+    """
+
+    senders: list[tuple[str, Callable[[], Answer]]]
+    threads: int = LOAD_THREADS
+    once: bool = False
+    stop_on_error: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        count = len(self.senders) if self.once else self.threads
+        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(count)]
+
+    def _run(self, offset: int) -> None:
+        deadline = time.monotonic() + 10 * LOAD_SECONDS + WAIT_TIMEOUT  # stops by itself if a test forgets to
+        turn = offset * len(self.senders) // len(self._threads)
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            name, send = self.senders[turn % len(self.senders)]
+            turn += 1
+            outcome = Outcome(name, started=time.monotonic(), finished=float("inf"))
+            try:
+                outcome.answer = send()
+            except CONNECTION_ERRORS as error:
+                outcome.error = error
+            outcome.finished = time.monotonic()
+            self.outcomes.append(outcome)
+            if outcome.error and self.stop_on_error:
+                return
+            if self.once:
+                return
+
+    def wait_for_outcomes(self, count: int) -> None:
+        _wait_for(lambda: len(self.outcomes) >= count)
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=REQUEST_TIMEOUT + 5)
+
+    def answered(self, start: float = 0.0, end: float = float("inf")) -> list[Outcome]:
+        """Answers to requests sent after `start` and answered before `end` (monotonic clock)."""
+        return [o for o in self.outcomes if o.answer is not None and o.started >= start and o.finished <= end]
+
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+
+def _statuses(outcomes: list[Outcome]) -> Counter:
+    return Counter((o.name, o.answer.status) for o in outcomes)
+
+
+def _get(port: int, path: str, token: str) -> Callable[[], Answer]:
+    return lambda: request(port, "GET", path, headers=bearer(token), timeout=REQUEST_TIMEOUT)
+
+
+def _post(port: int, path: str, payload: dict) -> Callable[[], Answer]:
+    return lambda: post_json(port, path, payload, timeout=REQUEST_TIMEOUT)
+
+
+def _jwt(server: Gunicorn, placement: dict) -> str:
+    answer = post_json(server.port, "/api/getToken", placement)
+    assert answer.status == 200, answer.body
+    return answer.json()["token"]
+
+
+def _rows_per_account(postgres: ThrowawayPostgres, database: Database) -> Counter:
+    rows = postgres.execute(
+        "SELECT domain_url, b24_user_id, member_id, count(*) FROM bitrix24account GROUP BY 1, 2, 3", database.name
+    )
+    return Counter({(domain, user, member): count for domain, user, member, count in rows})
+
+
+def test_a_burst_of_bearer_and_placement_requests_gets_only_200s_and_one_row_per_account(
+    postgres, database, bitrix24, start_backend
+):
+    server = start_backend()
+    portals = [Portal(f"load-{n}.bitrix24.com", f"load-member-{n:032d}") for n in range(4)]
+    users = [(portal, user) for portal in portals for user in range(1, 6)]
+    # Two access tokens per user (Bitrix24 issues a new one every hour), the second ones in the second half: the
+    # threads start evenly spaced, so those posting a user's two tokens start together and race to create the account.
+    placements = [bitrix24.fake.placement(bitrix24.fake.grant(p, u)) for _ in range(2) for p, u in users]
+    token = _jwt(server, bitrix24.fake.placement(bitrix24.fake.grant(Portal("seed.bitrix24.com", "seed-member"), 1)))
+    senders = []
+    for n, placement in enumerate(placements):
+        path = ("/api/list", "/api/enum")[n % 2]
+        senders += [(f"placement {n}", _post(server.port, "/api/getToken", placement))]
+        senders += [(f"Bearer {path}", _get(server.port, path, token))]
+
+    with Load(senders) as load:
+        time.sleep(LOAD_SECONDS)
+
+    assert load.errors() == []
+    statuses = _statuses(load.outcomes)
+    assert {status for _, status in statuses} == {200}, statuses
+    assert all(statuses[(name, 200)] for name, _ in senders), "every request was sent and answered at least once"
+    expected = {(p.domain, u, p.member_id): 1 for p, u in users} | {("seed.bitrix24.com", 1, "seed-member"): 1}
+    assert _rows_per_account(postgres, database) == expected
+
+
+def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(
+    postgres, database, bitrix24, start_backend
+):
+    server = start_backend(ACCESS_CHECK_SECONDS="1")
+    grants = [bitrix24.fake.grant(Portal(f"revoke-{n}.bitrix24.com", f"revoke-member-{n:032d}"), 1) for n in range(3)]
+    tokens = [_jwt(server, bitrix24.fake.placement(grant)) for grant in grants]
+    senders = [(f"account {n}", _get(server.port, "/api/list", token)) for n, token in enumerate(tokens)]
+
+    with Load(senders) as load:
+        time.sleep(LOAD_SECONDS / 2)
+        postgres.execute(
+            f"UPDATE bitrix24account SET status = 'blocked' WHERE domain_url = '{grants[0].portal.domain}'",
+            database.name,
+        )
+        blocked_at = time.monotonic()
+        time.sleep(1 + LOAD_SECONDS / 2)
+
+    assert load.errors() == []
+    assert set(_statuses(load.answered(end=blocked_at))) == {("account 0", 200), ("account 1", 200), ("account 2", 200)}
+    # The bound is ACCESS_CHECK_SECONDS after the answer was read; allow for reading and scheduling.
+    after = load.answered(start=blocked_at + 1.5)
+    assert set(_statuses(after)) == {("account 0", 403), ("account 1", 200), ("account 2", 200)}
+    refused = [o.answer.json() for o in after if o.name == "account 0"]
+    assert refused == [{"error": "This Bitrix24 account is not active"}] * len(refused)
+
+
+def test_a_database_restart_under_load_gets_quick_503s_then_answers_again_without_restarting_the_backend(
+    postgres, database, bitrix24, start_backend
+):
+    # No cached access checks: every request below reads the database.
+    server = start_backend(ACCESS_CHECK_SECONDS="0")
+    placement = bitrix24.fake.placement(bitrix24.fake.grant(Portal("restart.bitrix24.com", "restart-member"), 1))
+    token = _jwt(server, placement)
+    senders = [
+        ("Bearer /api/list", _get(server.port, "/api/list", token)),
+        ("placement /api/getToken", _post(server.port, "/api/getToken", placement)),
+        ("/api/healthz", lambda: request(server.port, "GET", "/api/healthz", timeout=REQUEST_TIMEOUT)),
+    ]
+
+    try:
+        with Load(senders) as load:
+            time.sleep(LOAD_SECONDS / 3)
+            stopping = time.monotonic()
+            postgres.stop()
+            stopped = time.monotonic()
+            time.sleep(LOAD_SECONDS / 3)
+            starting = time.monotonic()
+            postgres.start()
+            started = time.monotonic()
+            time.sleep(LOAD_SECONDS / 3)
+    finally:
+        if not postgres.is_running():  # the next tests need it
+            postgres.start()
+
+    assert load.errors() == [], "the backend kept accepting and answering"
+    assert {o.answer.status for o in load.outcomes} <= {200, 503}
+    assert {o.answer.content_type for o in load.outcomes} == {"application/json"}
+    assert {o.answer.status for o in load.answered(end=stopping)} == {200}
+    outage = load.answered(start=stopped, end=starting)
+    assert outage, "requests were answered while the database was down"
+    assert {o.answer.status for o in outage} == {503}
+    assert max(o.finished - o.started for o in outage) < 3, "503s come at once, not after a connect timeout"
+    unavailable = {"error": "Database unavailable; try again shortly"}
+    healthz_unavailable = {"status": "unhealthy", "database": "unavailable"}
+    assert all(o.answer.json() == (healthz_unavailable if o.name == "/api/healthz" else unavailable) for o in outage)
+    recovered = load.answered(start=started + 0.5)
+    assert recovered, "requests were answered after the restart"
+    assert {o.answer.status for o in recovered} == {200}
+    assert server.process.poll() is None
+
+
+# How many placement requests Bitrix24 holds at once in the next test: more than there are processes (gunicorn's
+# sync workers would all be stuck), fewer than one worker's threads (so none is left without a free thread).
+HANGING_PLACEMENTS = 6
+
+
+def test_placements_fail_with_504_within_the_timeout_while_bitrix24_hangs_and_bearer_requests_are_still_answered(
+    bitrix24, start_backend
+):
+    server = start_backend(BITRIX24_TIMEOUT="1")
+    token = _jwt(server, bitrix24.fake.placement(bitrix24.fake.grant(Portal("steady.bitrix24.com", "steady"), 1)))
+    hanging = [bitrix24.fake.placement(bitrix24.fake.grant(user_id=100 + n)) for n in range(HANGING_PLACEMENTS)]
+    bitrix24.hang()
+    placements = Load(
+        [(f"placement {n}", _post(server.port, "/api/getToken", p)) for n, p in enumerate(hanging)], once=True
+    )
+
+    with placements:
+        assert bitrix24.wait_for_waiting(len(hanging), timeout=WAIT_TIMEOUT), "every placement waits on Bitrix24"
+        bearer_answers = [request(server.port, "GET", "/api/list", headers=bearer(token)) for _ in range(10)]
+        bearer_done = time.monotonic()
+        placements.wait_for_outcomes(len(hanging))
+    bitrix24.release()
+
+    assert [a.status for a in bearer_answers] == [200] * 10
+    assert placements.errors() == []
+    assert bearer_done < min(o.finished for o in placements.outcomes), "answered while every placement hung"
+    assert {o.answer.status for o in placements.outcomes} == {504}
+    assert {tuple(o.answer.json()) for o in placements.outcomes} == {("error",)}
+    assert all(1 <= o.finished - o.started < 5 for o in placements.outcomes), "each gave up after BITRIX24_TIMEOUT"
+    recovered = post_json(server.port, "/api/getToken", bitrix24.fake.placement(bitrix24.fake.grant(user_id=99)))
+    assert recovered.status == 200
+
+
+def test_sigterm_under_load_finishes_the_requests_in_flight_and_exits_0(bitrix24, start_backend):
+    server = start_backend(BITRIX24_TIMEOUT=str(REQUEST_TIMEOUT))
+    token = _jwt(server, bitrix24.fake.placement(bitrix24.fake.grant(Portal("stop.bitrix24.com", "stop-member"), 1)))
+    in_flight = [bitrix24.fake.placement(bitrix24.fake.grant(user_id=300 + n)) for n in range(4)]
+    senders = [(f"Bearer {path}", _get(server.port, path, token)) for path in ("/api/list", "/api/enum")]
+    bearer_load = Load(senders, stop_on_error=True)
+    held = Load(
+        [(f"placement {n}", _post(server.port, "/api/getToken", p)) for n, p in enumerate(in_flight)], once=True
+    )
+
+    with bearer_load:
+        time.sleep(LOAD_SECONDS / 3)
+        bitrix24.hang()  # the placements stay in flight, inside the workers, until released
+        with held:
+            assert bitrix24.wait_for_waiting(len(in_flight), timeout=WAIT_TIMEOUT)
+            terminated = time.monotonic()
+            server.terminate()
+            _wait_for(lambda: "Handling signal: term" in server.output())
+            time.sleep(0.5)  # the workers are shutting down with requests in flight
+            bitrix24.release()
+            exit_status = server.wait()
+            held.wait_for_outcomes(len(in_flight))
+
+    assert exit_status == 0
+    assert held.errors() == []
+    assert [o.answer.status for o in held.outcomes] == [200] * len(in_flight)
+    assert all("token" in o.answer.json() for o in held.outcomes)
+    assert bearer_load.answered(end=terminated), "Bearer requests were flowing"
+    assert {o.answer.status for o in bearer_load.outcomes if o.answer} == {200}
+    # Once the listening socket closes, new connections are refused or reset; only those may fail (a connection
+    # still in the kernel's accept queue at SIGTERM was sent an instant before it).
+    assert all(o.started > terminated - 0.5 for o in bearer_load.errors())
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
