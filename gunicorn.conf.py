@@ -10,12 +10,18 @@ import sys
 
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
-# Sync workers, one request at a time each. A request is a few short PostgreSQL queries, plus for a placement
-# (getToken, install) one call to Bitrix24's OAuth server during which the worker only waits. Gunicorn's rule of
-# thumb, 2 x cores + 1, gives 5 on the 2-core machines this is sized for: enough processes that both cores stay
-# busy while others wait on the network, at about 60 MB of memory each. Set WEB_CONCURRENCY for other hardware.
-workers = int(os.environ.get("WEB_CONCURRENCY", "5"))
-worker_class = "sync"
+# One process per core, each with a pool of threads (measured with `make bench` on 2 cores; bench/results.md).
+# - Processes: a Bearer request is answered from per-process caches (verified JWTs, accounts' access), so each
+#   extra process has its own caches to fill and renew; past one per core, throughput against the ceiling view fell
+#   (gthread, 8 threads: 2 workers 0.86 x on /api/list, 3 workers 0.69 x; 5 sync workers 0.56 x).
+# - Threads: a placement's first call waits on Bitrix24 (up to BITRIX24_TIMEOUT) doing nothing. With sync workers,
+#   as many slow Bitrix24 calls as workers stop every other request; with threads, Bearer requests keep being
+#   answered while up to THREADS - 1 per worker wait (tests/test_load_and_faults.py). Each thread holds its own
+#   persistent database connection: WEB_CONCURRENCY x GUNICORN_THREADS connections at most (16 by default).
+# About 60 MB of memory per worker. Set WEB_CONCURRENCY to the number of cores on other hardware.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 # A worker silent this long is killed and replaced. The slowest legitimate request waits on Bitrix24:
 # BITRIX24_TIMEOUT (5 s) per attempt, 3 attempts at most; 30 s leaves room for that.
