@@ -24,7 +24,7 @@ from b24pysdk.errors import (
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
 from django.core.cache import cache
-from django.db import models
+from django.db import models, transaction
 
 from config import config
 from main.exceptions import (
@@ -286,16 +286,23 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         used lately are renewed together (`_recent_accounts`), so that they do not expire one by one.
         """
         if _recent_accounts.due():
-            cache.set_many(cls._access_in_database(_recent_accounts.take()), config.access_check_seconds)
+            cls._read_access(_recent_accounts.take())
         access = cache.get(_access_key(account_id))
         if access is None:
-            access = cls._access_in_database({account_id})[_access_key(account_id)]
-            cache.set(_access_key(account_id), access, config.access_check_seconds)
+            access = cls._read_access({account_id})[_access_key(account_id)]
         _recent_accounts.add(account_id)
         if access == "unknown":
             raise InvalidJWTToken()
         if access == "inactive":
             raise AccountInactive()
+
+    @classmethod
+    def _read_access(cls, account_ids: set[uuid.UUID]) -> dict[str, str]:
+        """Read the accounts' access and cache it until ACCESS_CHECK_SECONDS after the reading began."""
+        began = time.monotonic()
+        access = cls._access_in_database(account_ids)
+        cache.set_many(access, max(config.access_check_seconds - (time.monotonic() - began), 0))
+        return access
 
     @classmethod
     def _access_in_database(cls, account_ids: set[uuid.UUID]) -> dict[str, str]:
@@ -325,9 +332,6 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
             return known
 
         app_info = _verified_app_info(placement, cls.bitrix_app)
-        existing = cls.objects.filter(domain_url=placement.domain, b24_user_id=app_info.user_id).first()
-        if existing is not None:
-            cls.check_access(existing.pk)
         verified = {
             "member_id": placement.member_id,
             "access_token": oauth_token.access_token,
@@ -337,12 +341,15 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
             "current_scope": app_info.scope,
             "application_version": app_info.install.version,
         }
-        account, _ = cls.objects.update_or_create(
-            domain_url=placement.domain,
-            b24_user_id=app_info.user_id,
-            defaults=verified,
-            create_defaults={**verified, "status": AccountStatus.ACTIVE},
-        )
+        with transaction.atomic():
+            account, created = cls.objects.update_or_create(
+                domain_url=placement.domain,
+                b24_user_id=app_info.user_id,
+                defaults=verified,
+                create_defaults={**verified, "status": AccountStatus.ACTIVE},
+            )
+            if not created:  # checked here rather than by a query first: AccountInactive rolls the update back
+                cls.check_access(account.pk)
         return account
 
     @classmethod
