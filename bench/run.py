@@ -6,10 +6,11 @@ accounts and mints one JWT each, starts a fake Bitrix24 OAuth server with inject
 then drives each endpoint with wrk. It prints one table and writes it, with the machine it ran on, to
 bench/results.md. Exit status 1 when a goal of issue 5 is missed.
 
-Each endpoint runs BENCH_DURATION in BENCH_ROUNDS rounds, the endpoints taking turns, and its ratio to the ceiling
-is the median of the rounds' ratios: load that other programs put on the machine then weighs on both sides alike.
+Each endpoint runs BENCH_DURATION in BENCH_ROUNDS short rounds, the endpoints taking turns; its ratio to the ceiling,
+p50 and p99 are the medians of the rounds' figures. Load that other programs put on the machine (bursts of a few
+seconds) then weighs on the ceiling and the endpoints alike, and one unlucky round does not decide a figure.
 
-Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROUNDS [3], BENCH_THREADS [2] and
+Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROUNDS [15], BENCH_THREADS [2] and
 BENCH_CONNECTIONS [16] for wrk; BENCH_WARMUP [10s] of Bearer requests first; BENCH_LATENCY_MS [50] of the fake
 Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [100] placements measured first and repeated;
 BENCH_MIN_REQUESTS [100000] served before worker memory is read; BENCH_DB_HOST/PORT/USER/PASSWORD/NAME
@@ -54,7 +55,7 @@ def _seconds(name: str, default: str) -> float:
 
 
 DURATION = _seconds("BENCH_DURATION", "15s")
-ROUNDS = int(_env("BENCH_ROUNDS", "3"))
+ROUNDS = int(_env("BENCH_ROUNDS", "15"))
 WARMUP = _seconds("BENCH_WARMUP", "10s")
 THREADS = int(_env("BENCH_THREADS", "2"))
 CONNECTIONS = int(_env("BENCH_CONNECTIONS", "16"))
@@ -104,7 +105,7 @@ class WrkRun:
 
 @dataclass
 class EndpointResult:
-    """An endpoint's rounds, and its ratio to the ceiling: the median of the rounds' ratios."""
+    """An endpoint's rounds, and its ratio to the ceiling (the median of the rounds' ratios)."""
 
     runs: list[WrkRun]
     ratio: float
@@ -123,7 +124,7 @@ class EndpointResult:
 
     @property
     def p99_ms(self) -> float:
-        return max(run.p99_ms for run in self.runs)
+        return statistics.median(run.p99_ms for run in self.runs)
 
     @property
     def errors(self) -> int:
@@ -299,7 +300,8 @@ def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) 
     for number in range(1, ROUNDS + 1):
         for endpoint in endpoints:
             runs[endpoint.name].append(_run_wrk(wrk, server, endpoint, DURATION / ROUNDS))
-        print(f"round {number}/{ROUNDS}: " + ", ".join(f"{n} {r[-1].rps:.0f}/s" for n, r in runs.items()))
+        rates = ", ".join(f"{r[-1].rps:.0f}" for r in runs.values())
+        print(f"round {number}/{ROUNDS}, requests/s: {rates}", file=sys.stderr)
     placement_requests = sum(run.requests for run in runs[endpoints[-1].name])
     figures["placement_wrk_calls"] = (b24.fake.calls_to(APP_INFO) - calls_before) / max(placement_requests, 1)
     results = {
@@ -363,9 +365,9 @@ def _report(figures: dict) -> str:
             f"- Server: {_worker_model()}, production settings. The database is reached over TCP; this machine's"
             " PostgreSQL accepts local TCP connections with trust authentication (no password exchange).",
             f"- Load: `wrk -t{THREADS} -c{CONNECTIONS}` on the same machine, {DURATION:g} s per endpoint in {ROUNDS}"
-            " rounds (endpoints taking turns; ratio = median of the rounds' ratios), each request with another of"
-            f" {ACCOUNTS} JWTs (or of {PLACEMENTS} placements). Errors: non-2xx answers plus socket errors."
-            " Server CPU: gunicorn's master and workers, per request.",
+            " rounds, the endpoints taking turns; ratio, p50 and p99 are medians over the rounds. Each request carries"
+            f" another of {ACCOUNTS} JWTs (or of {PLACEMENTS} placements). Errors: non-2xx answers plus socket errors."
+            " Server CPU: gunicorn's master and workers, per request (less sensitive to other programs' load).",
             "",
             *rows,
             "",
