@@ -24,7 +24,7 @@ from b24pysdk.errors import (
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
 from django.core.cache import cache
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 
 from config import config
 from main.exceptions import (
@@ -341,15 +341,27 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
             "current_scope": app_info.scope,
             "application_version": app_info.install.version,
         }
+        lookup = {"domain_url": placement.domain, "b24_user_id": app_info.user_id}
+        try:
+            return cls._create_or_update(lookup, verified)
+        except IntegrityError:  # another request created this account meanwhile: update its row
+            return cls._create_or_update(lookup, verified)
+
+    @classmethod
+    def _create_or_update(cls, lookup: dict, verified: dict) -> Bitrix24Account:
+        """Create the account, or update its row unless it is blocked, deleted or uninstalled (nothing written).
+
+        Four round trips to the database, where `update_or_create` with the access check in one transaction takes
+        eight (savepoints); a placement's first call waits on them. The row stays locked while it is checked.
+        """
         with transaction.atomic():
-            account, created = cls.objects.update_or_create(
-                domain_url=placement.domain,
-                b24_user_id=app_info.user_id,
-                defaults=verified,
-                create_defaults={**verified, "status": AccountStatus.ACTIVE},
-            )
-            if not created:  # checked here rather than by a query first: AccountInactive rolls the update back
-                cls.check_access(account.pk)
+            account = cls.objects.select_for_update().filter(**lookup).first()
+            if account is None:
+                return cls.objects.create(**lookup, **verified, status=AccountStatus.ACTIVE)
+            cls.check_access(account.pk)
+            for name, value in verified.items():
+                setattr(account, name, value)
+            account.save(update_fields=[*verified, "updated_at_utc"])
         return account
 
     @classmethod
