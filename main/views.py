@@ -14,8 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
-from main.exceptions import BadRequest
-from main.models import ApplicationInstallation
+from main.models import AccountStatus, ApplicationInstallation
 from main.utils.authorized_request import AuthorizedRequest
 from main.utils.decorators.auth_required import auth_required
 from main.utils.decorators.collect_request_data import collect_request_data
@@ -71,16 +70,14 @@ def get_list(request: AuthorizedRequest) -> JsonResponse:
 @collect_request_data
 @auth_required
 def install(request: AuthorizedRequest) -> JsonResponse:
-    account = request.bitrix24_account
-    try:
-        status_code = optional_text(request.data, "status") or account.status
-        license_family = optional_text(request.data, "LICENSE_FAMILY") or ""
-    except BadRequest as error:
-        return error.response()
-    ApplicationInstallation.objects.update_or_create(
-        bitrix_24_account=account,
-        defaults={"status": "active", "status_code": status_code, "portal_license_family": license_family},
-    )
+    fields = {
+        "status": AccountStatus.ACTIVE,
+        "portal_license_family": optional_text(request.data, "LICENSE_FAMILY") or "",
+    }
+    app_status = optional_text(request.data, "status")  # the portal's app status code (F, D, T, P, L, S), when sent
+    if app_status is not None:
+        fields["status_code"] = app_status
+    ApplicationInstallation.objects.update_or_create(bitrix_24_account=request.bitrix24_account, defaults=fields)
     return JsonResponse({"message": "Installation successful"})
 
 
