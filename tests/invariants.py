@@ -17,6 +17,17 @@ from django.http import HttpResponse
 from config import config
 from main.models import ApplicationInstallation, Bitrix24Account
 
+# The API's routes and the one method each accepts: the contract the tests hold the code to.
+API_ROUTES = {
+    "/api": "GET",
+    "/api/health": "GET",
+    "/api/healthz": "GET",
+    "/api/enum": "GET",
+    "/api/list": "GET",
+    "/api/install": "POST",
+    "/api/getToken": "POST",
+}
+
 MIN_SECRET_LENGTH = 8  # shorter values would match ordinary words of an answer by chance
 
 

@@ -11,19 +11,11 @@ import pytest
 from django.test import Client, override_settings
 from django.urls import get_resolver
 
-from tests.invariants import assert_json_error, assert_refused, rows
+from tests.invariants import API_ROUTES, assert_json_error, assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 
-ROUTES = {
-    "/api": "GET",
-    "/api/health": "GET",
-    "/api/healthz": "GET",
-    "/api/enum": "GET",
-    "/api/list": "GET",
-    "/api/install": "POST",
-    "/api/getToken": "POST",
-}
+ROUTES = API_ROUTES
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "FOO")
 UNUSUAL_METHODS = ("OPTIONS", "TRACE", "CONNECT", "PROPFIND", "FOO")
 UNKNOWN_PATHS = (

@@ -24,20 +24,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.fake_bitrix24 import PORTAL_A, PORTAL_B
-from tests.invariants import assert_json_error, assert_no_secret, rows
+from tests.invariants import API_ROUTES, assert_json_error, assert_no_secret, rows
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 
 ROUTES = {
-    "/api": "GET",
-    "/api/health": "GET",
-    "/api/healthz": "GET",
-    "/api/enum": "GET",
-    "/api/list": "GET",
-    "/api/install": "POST",
-    "/api/getToken": "POST",
+    **API_ROUTES,
     "/api/getToken/": "POST",  # not a route: trailing slash
     "/api/v2": "GET",  # not a route
 }

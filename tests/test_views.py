@@ -12,18 +12,11 @@ from config import config
 from main.models import ApplicationInstallation, Bitrix24Account
 from main.utils.placement import REQUIRED_NUMBER_FIELDS, REQUIRED_TEXT_FIELDS
 from tests.fake_bitrix24 import PORTAL_A
+from tests.invariants import API_ROUTES
 
 pytestmark = pytest.mark.django_db
 
-ROUTES = {
-    "/api": "GET",
-    "/api/health": "GET",
-    "/api/healthz": "GET",
-    "/api/enum": "GET",
-    "/api/list": "GET",
-    "/api/install": "POST",
-    "/api/getToken": "POST",
-}
+ROUTES = API_ROUTES
 AUTHENTICATED_ROUTES = {path: method for path, method in ROUTES.items() if path != "/api/healthz"}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 WRONG_METHODS = [(path, method) for path, allowed in ROUTES.items() for method in METHODS if method != allowed]
