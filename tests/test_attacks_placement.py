@@ -47,6 +47,8 @@ def _refused_placement(client, fake_b24, **overrides) -> str:
         pytest.param(True, id="boolean"),
         pytest.param("", id="empty-string"),
         pytest.param("x" * 256, id="over-255-characters"),
+        pytest.param("at-\x00-nul", id="nul-character"),
+        pytest.param("line\nbreak", id="control-character"),
     ],
 )
 def test_text_field_of_the_wrong_type_is_400_naming_it(client, fake_b24, field, value):

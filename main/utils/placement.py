@@ -36,6 +36,8 @@ def _check_text(name: str, value: Any) -> None:
         raise ValidationError(f"Invalid placement data: {name} must be a non-empty string")
     if len(value) > MAX_TEXT_LENGTH:
         raise ValidationError(f"Invalid placement data: {name} is longer than {MAX_TEXT_LENGTH} characters")
+    if not value.isprintable():  # control characters (NUL among them) belong in no token or name
+        raise ValidationError(f"Invalid placement data: {name} contains control characters")
 
 
 def _check_number(name: str, value: Any) -> None:
