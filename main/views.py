@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from http import HTTPStatus
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -67,6 +67,7 @@ def get_list(request: AuthorizedRequest) -> JsonResponse:
 @xframe_options_exempt
 @require_POST
 @log_errors("install")
+@transaction.atomic  # a refused install also undoes the account update its placement data made
 @collect_request_data
 @auth_required
 def install(request: AuthorizedRequest) -> JsonResponse:

@@ -176,3 +176,13 @@ def test_well_formed_identity_that_bitrix24_does_not_confirm_is_401_and_writes_n
 
     assert_refused(response, before, 401, [attacker.access_token, attacker.refresh_token])
     assert fake_b24.calls_to("/rest/app.info/") == 2  # the victim's own login, then the refused attempt
+
+
+def test_install_refused_after_valid_placement_data_writes_nothing(client, fake_b24):
+    """The placement data is fine, the install field is not: the account row must not be created either."""
+    payload = fake_b24.placement(fake_b24.grant(PORTAL_A), LICENSE_FAMILY=["a", "b"])
+    before = rows()
+
+    response = client.post("/api/install", payload, content_type="application/json")
+
+    assert "LICENSE_FAMILY" in assert_refused(response, before, 400)

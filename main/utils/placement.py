@@ -81,8 +81,10 @@ def parse_placement_data(data: Mapping[str, Any]) -> OAuthPlacementData:
 
 
 def optional_text(data: Mapping[str, Any], name: str) -> str | None:
-    """An optional text field of the request data: `None` when absent, `BadRequest` when it is not text."""
+    """An optional text field of the request data: `None` when absent or empty, `BadRequest` when it is not text."""
     value = data.get(name)
+    if value == "":
+        return None
     if value is not None:
         try:
             _check_text(name, value)
