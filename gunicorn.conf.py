@@ -22,6 +22,10 @@ bind = "0.0.0.0:8000"  # the command line's --bind wins
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# A listening socket per worker (SO_REUSEPORT), so the kernel spreads connections over the workers. With one shared
+# socket, the worker awake first took every keep-alive connection of a burst in a third of the benchmark's rounds,
+# leaving the other worker (and core) idle at half the throughput.
+reuse_port = True
 
 # A worker silent this long is killed and replaced. The slowest legitimate request waits on Bitrix24:
 # BITRIX24_TIMEOUT (5 s) per attempt, 3 attempts at most; 30 s leaves room for that.
