@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import time
 import uuid
+from http import HTTPStatus
 
 import jwt
 from b24pysdk import BitrixApp, BitrixToken, Client
@@ -79,7 +80,8 @@ def _verified_app_info(placement: OAuthPlacementData, bitrix_app: BitrixApp):
     except BitrixRequestError as error:
         raise Bitrix24Unavailable() from error
     except BitrixAPIError as error:
-        if error.status_code < 500:
+        # A 4xx judges the token; 429 (rate limit) and 5xx say nothing about it.
+        if error.status_code < 500 and error.status_code != HTTPStatus.TOO_MANY_REQUESTS:
             raise PlacementRejected("Bitrix24 rejected the access token") from error
         raise Bitrix24Unavailable() from error
     except (BitrixResponseError, AttributeError, KeyError, TypeError, ValueError) as error:  # an answer of odd shape

@@ -212,6 +212,7 @@ def test_oauth_server_that_refuses_connections_is_502(client, oauth_server, plac
         pytest.param(200, b"<html>maintenance</html>", "text/html", id="200-not-json"),
         pytest.param(200, b'{"result": {"client_id": 1}}', "application/json", id="200-json-of-the-wrong-shape"),
         pytest.param(200, b"[]", "application/json", id="200-json-array"),
+        pytest.param(429, b'{"error": "QUERY_LIMIT_EXCEEDED"}', "application/json", id="429-rate-limited"),
     ],
 )
 def test_oauth_server_error_or_garbage_answer_is_502(
