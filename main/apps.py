@@ -32,6 +32,7 @@ class MainConfig(AppConfig):
 
     def ready(self) -> None:
         from main import checks  # noqa: F401 - registers the system checks
+
         connection_created.connect(_read_json_columns_as_text, dispatch_uid="main.read_json_columns_as_text")
         if config.bitrix24_oauth_server != DEFAULT_OAUTH_SERVER:
             _point_sdk_at_oauth_server(config.bitrix24_oauth_server)
