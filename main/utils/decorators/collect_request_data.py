@@ -47,6 +47,8 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
 def read_request_data(request: HttpRequest) -> dict[str, Any]:
     """The JSON body, then the query string, then form fields, merged; later sources win, repeated keys are lists."""
     content_length = request.META.get("CONTENT_LENGTH") or "0"
+    if content_length == "0" and not request.META.get("QUERY_STRING"):
+        return {}  # nothing to read (most Bearer requests): skip the body, query and form parsers
     if not (content_length.isascii() and content_length.isdigit()):  # Django's size check would raise ValueError
         raise BadRequest("Content-Length header is not a whole number")
     try:
