@@ -22,6 +22,20 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def migrate(env: dict[str, str]) -> None:
+    """`manage.py migrate` in a child process with `env` (a throwaway database); fails the test if it fails."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
+
+
 def run_probe(env: dict[str, str], action: str, *args: Any) -> Any:
     """Run ACTION in a child Django process with `env`; its JSON answer. Non-string args are sent as JSON."""
     argv = [arg if isinstance(arg, str) else json.dumps(arg) for arg in args]

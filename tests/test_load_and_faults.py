@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +30,6 @@ import pytest
 from tests.fake_bitrix24 import Portal
 from tests.fake_bitrix24_server import FakeBitrix24Server
 from tests.gunicorn_process import (
-    REPO_ROOT,
     Answer,
     Database,
     Gunicorn,
@@ -41,6 +39,7 @@ from tests.gunicorn_process import (
     production_env,
     request,
 )
+from tests.orm_probe import migrate
 
 LOAD_SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "3"))
 LOAD_THREADS = int(os.environ.get("LOAD_TEST_THREADS", "8"))
@@ -133,16 +132,7 @@ def postgres(tmp_path_factory) -> Iterator[ThrowawayPostgres]:
         server.start()
         server.execute("CREATE DATABASE migrated")
         env = production_env(server.database("migrated"), "http://127.0.0.1:9")
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        migrate(env)
         yield server
     finally:
         server.remove()

@@ -12,8 +12,6 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -25,7 +23,7 @@ import pytest
 from django.conf import settings
 from psycopg2 import sql
 
-from tests.orm_probe import REPO_ROOT, run_probe
+from tests.orm_probe import migrate, run_probe
 
 SHARED_TABLES = ("bitrix24account", "application_installation")
 MILLISECOND = dt.timedelta(milliseconds=1)
@@ -107,19 +105,6 @@ class PostgresDatabase:
         with self.connection.cursor() as cursor:
             cursor.execute(statement, params)
             return cursor.fetchall() if cursor.description else []
-
-
-def _migrate(env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
 
 
 def _utc_wall_clock_now() -> dt.datetime:
@@ -228,14 +213,14 @@ def _values(row: dict[str, dict]) -> dict[str, object]:
 
 
 def test_migrate_creates_both_tables_with_their_columns_on_an_empty_postgresql_database(postgres_db):
-    _migrate(postgres_db.env)
+    migrate(postgres_db.env)
 
     assert _columns(postgres_db, "bitrix24account") == DJANGO_ACCOUNT_COLUMNS
     assert _columns(postgres_db, "application_installation") == DJANGO_INSTALLATION_COLUMNS
 
 
 def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_key(postgres_db):
-    _migrate(postgres_db.env)
+    migrate(postgres_db.env)
 
     assert "UNIQUE (b24_user_id, domain_url)" in _constraints(postgres_db, "bitrix24account")
     installation_constraints = _constraints(postgres_db, "application_installation")
@@ -247,14 +232,14 @@ def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_k
 
 
 def test_migrate_indexes_the_columns_the_shared_schema_indexes(postgres_db):
-    _migrate(postgres_db.env)
+    migrate(postgres_db.env)
 
     assert {("member_id",), ("domain_url",)} <= _indexed_columns(postgres_db, "bitrix24account")
     assert {("status",), ("portal_license_family",)} <= _indexed_columns(postgres_db, "application_installation")
 
 
 def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_database(postgres_db):
-    _migrate(postgres_db.env)
+    migrate(postgres_db.env)
 
     created = run_probe(
         postgres_db.env,
@@ -280,7 +265,7 @@ def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_da
 def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_db):
     before = _snapshot(php_db)
 
-    _migrate(php_db.env)
+    migrate(php_db.env)
 
     assert _snapshot(php_db) == before
     assert ("main", "0001_initial") in php_db.query("SELECT app, name FROM django_migrations")
@@ -290,7 +275,7 @@ def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_d
 
 
 def test_models_read_php_rows_with_json_values_and_utc_timestamps(php_db):
-    _migrate(php_db.env)
+    migrate(php_db.env)
 
     account = run_probe(php_db.env, "account", PHP_ACCOUNT_ID)
     installation = run_probe(php_db.env, "installation-of", PHP_ACCOUNT_ID)
@@ -322,7 +307,7 @@ def test_models_read_php_rows_with_json_values_and_utc_timestamps(php_db):
 
 
 def test_saving_a_php_row_through_the_model_writes_utc_wall_clock_times_and_valid_json(php_db):
-    _migrate(php_db.env)
+    migrate(php_db.env)
     before = _utc_wall_clock_now()
 
     run_probe(
@@ -351,7 +336,7 @@ def test_saving_a_php_row_through_the_model_writes_utc_wall_clock_times_and_vali
 
 
 def test_bearer_request_for_a_php_account_works_and_install_creates_its_installation(php_db):
-    _migrate(php_db.env)
+    migrate(php_db.env)
     before = _utc_wall_clock_now()
 
     listed = run_probe(php_db.env, "request", "GET", "/api/list", PHP_NEW_ACCOUNT_ID)
@@ -392,7 +377,7 @@ def test_migrate_creates_the_tables_on_an_empty_sqlite_database_and_an_account_r
     database = tmp_path / "db.sqlite3"
     env = {**os.environ, "DB_ENGINE": "sqlite", "SQLITE_PATH": str(database)}
 
-    _migrate(env)
+    migrate(env)
     created = run_probe(
         env,
         "create-account",
