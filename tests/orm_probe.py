@@ -22,34 +22,25 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def migrate(env: dict[str, str]) -> None:
-    """`manage.py migrate` in a child process with `env` (a throwaway database); fails the test if it fails."""
+def _run_python(env: dict[str, str], *argv: str) -> str:
+    """`python ARGV...` in the repository with `env`; its output. Fails the test when it fails."""
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        [sys.executable, *argv], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
-    assert result.returncode == 0, f"migrate failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`manage.py migrate` in a child process with `env` (a throwaway database)."""
+    _run_python(env, "manage.py", "migrate", "--noinput")
 
 
 def run_probe(env: dict[str, str], action: str, *args: Any) -> Any:
     """Run ACTION in a child Django process with `env`; its JSON answer. Non-string args are sent as JSON."""
     argv = [arg if isinstance(arg, str) else json.dumps(arg) for arg in args]
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.orm_probe", action, *argv],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"orm_probe {action} failed:\n{result.stdout}\n{result.stderr}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    output = _run_python(env, "-m", "tests.orm_probe", action, *argv)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 # --- the child's side ------------------------------------------------------------------------------------
