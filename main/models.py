@@ -51,6 +51,7 @@ class AccountStatus(models.TextChoices):
 
 
 ACTIVE_ACCOUNT_STATUSES = (AccountStatus.NEW, AccountStatus.ACTIVE)
+_TOKEN_FIELDS = ("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
 
 
 @functools.cache
@@ -227,12 +228,29 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         """A b24pysdk client for REST calls on this account's portal, as this user."""
         return Client(self)
 
+    def refresh_and_set_oauth_token(self, **kwargs) -> None:
+        """Renew the access token with the refresh token, one process at a time per account.
+
+        Refresh tokens are single-use: if two processes spent the same one, the second would get `invalid_grant`
+        and the account would need a new placement. The row stays locked while Bitrix24 renews it; a process that
+        finds the pair renewed meanwhile takes the new one instead of spending the old.
+        """
+        if self._state.adding:
+            return super().refresh_and_set_oauth_token(**kwargs)
+        with transaction.atomic():
+            stored = type(self).objects.select_for_update().only(*_TOKEN_FIELDS).get(pk=self.pk)
+            if stored.refresh_token != self.refresh_token:
+                for name in _TOKEN_FIELDS:
+                    setattr(self, name, getattr(stored, name))
+                return None
+            return super().refresh_and_set_oauth_token(**kwargs)  # the signal saves the new pair in this transaction
+
     def _save_renewed_oauth_token(self, event: OAuthTokenRenewedEvent) -> None:
         # The SDK has already put the new pair on this object; refresh tokens are single-use, so save it now.
         renewed = event.renewed_oauth_token
         self.oauth_token = renewed.oauth_token
         self.current_scope = renewed.scope
-        self._save_fields("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
+        self._save_fields(*_TOKEN_FIELDS)
 
     def _save_new_domain(self, event: PortalDomainChangedEvent) -> None:
         self.domain_url = event.new_domain

@@ -94,3 +94,19 @@ def test_portal_domain_change_is_followed_and_saved(account, fake_b24, grant):
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert row.domain_url == moved.domain
     assert row.access_token == grant.access_token
+
+
+def test_a_process_holding_the_spent_refresh_token_takes_the_renewed_pair(account, fake_b24, grant):
+    """Two processes load the account; the first renews its expired token. The second must not spend the old
+    refresh token again (Bitrix24 would answer invalid_grant): it finds the renewed pair on the row and uses it."""
+    _use_grant(account, grant, expires_timestamp=int(time.time()) - 60)
+    first, second = Bitrix24Account.objects.get(pk=account.pk), Bitrix24Account.objects.get(pk=account.pk)
+
+    assert _profile_name(first) == "Anna"
+    assert _profile_name(second) == "Anna"
+
+    assert fake_b24.calls_to("/oauth/token/") == 1
+    renewed = _only_grant(fake_b24)
+    assert second.access_token == renewed.access_token
+    row = Bitrix24Account.objects.get(pk=account.pk)
+    assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)
