@@ -186,3 +186,10 @@ def test_the_login_page_itself_still_renders(client, db):
 
     assert response.status_code == 200
     assert b'name="password"' in response.content
+
+
+def test_admin_without_the_trailing_slash_redirects_to_the_admin(client):
+    response = client.get("/api/admin")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/api/admin/"
