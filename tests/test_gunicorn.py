@@ -53,7 +53,7 @@ def _admin_connection(database: str | None = None):
         port=os.environ["DB_PORT"],
         user=os.environ["DB_USER"],
         password=os.environ["DB_PASSWORD"],
-        dbname=database or os.environ["DB_NAME"],
+        dbname=database or "postgres",  # the maintenance database, there on every server
     )
     connection.autocommit = True
     return connection
