@@ -25,7 +25,7 @@ from b24pysdk.errors import (
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
 from django.core.cache import cache
-from django.db import IntegrityError, models, transaction
+from django.db import connections, models, transaction
 
 from config import config
 from main.exceptions import (
@@ -116,6 +116,14 @@ def _verified_jwt(token: str) -> tuple[uuid.UUID, int]:
         return uuid.UUID(claims["account_id"]), int(claims["exp"])  # PyJWT accepted exp as int(exp)
     except (TypeError, ValueError, AttributeError) as error:
         raise InvalidJWTToken() from error
+
+
+def _from_db(field: models.Field, value: object, connection) -> object:
+    """A raw column value as the ORM would read it (the backend's and the field's converters)."""
+    column = field.get_col(field.model._meta.db_table)
+    for convert in (*connection.ops.get_db_converters(column), *column.get_db_converters(connection)):
+        value = convert(value, column, connection)
+    return value
 
 
 def _access_key(account_id: uuid.UUID) -> str:
@@ -361,28 +369,62 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
             "current_scope": app_info.scope,
             "application_version": app_info.install.version,
         }
-        lookup = {"domain_url": placement.domain, "b24_user_id": app_info.user_id}
-        try:
-            return cls._create_or_update(lookup, verified)
-        except IntegrityError:  # another request created this account meanwhile: update its row
-            return cls._create_or_update(lookup, verified)
+        account = cls._upsert_unless_inactive(
+            {"domain_url": placement.domain, "b24_user_id": app_info.user_id}, verified
+        )
+        if account is None:
+            raise AccountInactive()
+        return account
 
     @classmethod
-    def _create_or_update(cls, lookup: dict, verified: dict) -> Bitrix24Account:
-        """Create the account, or update its row unless it is blocked, deleted or uninstalled (nothing written).
+    def _upsert_unless_inactive(cls, lookup: dict, verified: dict) -> Bitrix24Account | None:
+        """Create the account, or update its row unless it is blocked, deleted or uninstalled (then `None`).
 
-        Four round trips to the database, where `update_or_create` with the access check in one transaction takes
-        eight (savepoints); a placement's first call waits on them. The row stays locked while it is checked.
+        One statement, `INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING` (PostgreSQL and SQLite): a
+        placement's first call waits on it, and concurrent first calls for one account cannot collide.
         """
-        with transaction.atomic():
-            account = cls.objects.select_for_update().filter(**lookup).first()
-            if account is None:
-                return cls.objects.create(**lookup, **verified, status=AccountStatus.ACTIVE)
-            cls.check_access(account.pk)
-            for name, value in verified.items():
-                setattr(account, name, value)
-            account.save(update_fields=[*verified, "updated_at_utc"])
-        return account
+        now = dt.datetime.now(dt.UTC)
+        created = {
+            "id": uuid.uuid4(),
+            **lookup,
+            **verified,
+            "status": AccountStatus.ACTIVE,
+            "is_b24_user_admin": False,
+            "created_at_utc": now,
+            "updated_at_utc": now,
+        }
+        meta, connection = cls._meta, connections[cls.objects.db]
+        quote = connection.ops.quote_name
+        fields = [meta.get_field(name) for name in created]
+        updated = [meta.get_field(name).column for name in (*verified, "updated_at_utc")]
+        table, status, installations = (
+            quote(meta.db_table),
+            quote("status"),
+            quote(ApplicationInstallation._meta.db_table),
+        )
+        columns = ", ".join(quote(f.column) for f in fields)
+        assignments = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in updated)
+        returning = ", ".join(quote(f.column) for f in meta.concrete_fields)
+        # Identifiers come from the models and are quoted; every value is a parameter.
+        sql = (
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
+            f"ON CONFLICT ({quote('b24_user_id')}, {quote('domain_url')}) DO UPDATE SET {assignments} "
+            f"WHERE {table}.{status} IN (%s, %s) AND NOT EXISTS (SELECT 1 FROM {installations} "
+            f"WHERE {quote('bitrix_24_account_id')} = {table}.{quote('id')} AND {installations}.{status} = %s) "
+            f"RETURNING {returning}"
+        )
+        params = [f.get_db_prep_save(created[f.name], connection) for f in fields]
+        params += [*ACTIVE_ACCOUNT_STATUSES, AccountStatus.DELETED]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return cls.from_db(
+            cls.objects.db,
+            [f.attname for f in meta.concrete_fields],
+            [_from_db(f, value, connection) for f, value in zip(meta.concrete_fields, row, strict=True)],
+        )
 
     @classmethod
     def _holding_verified_token(cls, placement: OAuthPlacementData) -> Bitrix24Account | None:
