@@ -87,6 +87,7 @@ class _QuietHTTPServer(ThreadingHTTPServer):
 def _handler_for(server: FakeBitrix24Server) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
