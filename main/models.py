@@ -28,6 +28,7 @@ from django.core.cache import cache
 from django.db import connections, models, transaction
 
 from config import config
+from main import bitrix24_app
 from main.exceptions import (
     AccountInactive,
     Bitrix24Timeout,
@@ -52,11 +53,6 @@ class AccountStatus(models.TextChoices):
 
 ACTIVE_ACCOUNT_STATUSES = (AccountStatus.NEW, AccountStatus.ACTIVE)
 _TOKEN_FIELDS = ("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
-
-
-@functools.cache
-def _bitrix_app() -> BitrixApp:
-    return BitrixApp(client_id=config.client_id, client_secret=config.client_secret)
 
 
 class _VerificationToken(BitrixToken):
@@ -203,7 +199,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
 
     @classproperty
     def bitrix_app(cls) -> BitrixApp:  # noqa: N805 - a class-level property
-        return _bitrix_app()
+        return bitrix24_app.bitrix_app()
 
     @property
     def domain(self) -> str:

@@ -1,5 +1,6 @@
 """A slow or failing Bitrix24 OAuth server, for real, on 127.0.0.1: the backend answers 504 or 502 JSON within
-BITRIX24_TIMEOUT and BITRIX24_MAX_RETRIES, writes nothing, and logs no token.
+BITRIX24_TIMEOUT and BITRIX24_MAX_RETRIES, writes nothing, and logs no token. And a working one: `app.info` calls
+share a kept-open connection (main/bitrix24_app.py).
 
 What the SDK (b24pysdk 1.3) does, as these tests show: `timeout` applies to the connection and to each read
 (a `requests` timeout, not a deadline for the whole answer); `max_retries` counts attempts and only a 503 answer is
@@ -34,6 +35,7 @@ TIMEOUT = 1.0
 MAX_RETRIES = 2
 # The longest a refused request may take: every attempt timing out, plus the SDK's pauses and slack for a slow CI.
 BOUND = TIMEOUT * (MAX_RETRIES + 1) + 2.0
+KEEP_ALIVE = 5.0
 
 
 class RawServer:
@@ -81,10 +83,18 @@ def _read_request(connection: socket.socket) -> str:
     return data.decode("latin-1")
 
 
-def _send(connection: socket.socket, status: int, body: bytes, content_type: str = "application/json") -> None:
-    head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-    connection.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
-    connection.close()
+def _send(
+    connection: socket.socket,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    extra_headers: str = "Connection: close\r\n",
+) -> None:
+    """Answer, then close unless `extra_headers` leave out `Connection: close`."""
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra_headers}"
+    connection.sendall(head.encode() + b"\r\n" + body)
+    if "Connection: close" in extra_headers:
+        connection.close()
 
 
 @pytest.fixture
@@ -243,3 +253,77 @@ def test_oauth_server_answering_503_is_tried_max_retries_times_then_502(client, 
 
     _assert_refused_in_time(response, elapsed, 502, before, placement, caplog)
     assert server.connections == MAX_RETRIES
+
+
+# --- Kept-open connections ---------------------------------------------------------------------------------
+
+
+def _answer_on(connection: socket.socket, fake: FakeBitrix24, extra_headers: str = "") -> str:
+    """Read one request from the connection and answer it as `fake` would, keeping the connection open."""
+    request = _read_request(connection)
+    status, payload = fake.answer("GET", OAUTH_SERVER + request.split(" ")[1], None)
+    _send(connection, status, json.dumps(payload).encode(), extra_headers=extra_headers)
+    return request
+
+
+def _keep_answering(fake: FakeBitrix24, seen: list[str], extra_headers: str = "") -> Callable[[socket.socket], None]:
+    """A handler that answers every request on a connection, in a thread of its own, until the client leaves or
+    stays silent for KEEP_ALIVE seconds (a real server's keep-alive timeout)."""
+
+    def handle(connection: socket.socket) -> None:
+        def serve() -> None:
+            connection.settimeout(KEEP_ALIVE)
+            with connection:
+                try:
+                    while True:
+                        seen.append(_answer_on(connection, fake, extra_headers))
+                except (OSError, IndexError):  # the client closed the connection, or was silent
+                    pass
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    return handle
+
+
+def _placements(fake: FakeBitrix24, count: int) -> list[dict]:
+    return [fake.placement(fake.grant(user_id=n + 1)) for n in range(count)]
+
+
+def test_new_placement_tokens_are_verified_over_one_kept_connection(client, oauth_server):
+    fake, served = FakeBitrix24(), []
+    server = oauth_server(_keep_answering(fake, served))
+
+    statuses = [_get_token(client, placement)[0].status_code for placement in _placements(fake, 3)]
+
+    assert statuses == [200, 200, 200]
+    assert len(served) == 3
+    assert server.connections == 1
+    assert Bitrix24Account.objects.count() == 3
+
+
+def test_connection_the_oauth_server_closed_is_replaced(client, oauth_server):
+    # The server answers as if it kept the connection, then closes it (an idle timeout, a restart).
+    fake = FakeBitrix24()
+
+    def answer_then_close(connection: socket.socket) -> None:
+        _answer_on(connection, fake)
+        connection.close()
+
+    server = oauth_server(answer_then_close)
+
+    statuses = [_get_token(client, placement)[0].status_code for placement in _placements(fake, 2)]
+
+    assert statuses == [200, 200]
+    assert server.connections == 2
+
+
+def test_cookies_the_oauth_server_sets_are_not_sent_with_later_calls(client, oauth_server):
+    # One session serves every account of a thread: a cookie set for one account's call must not reach another's.
+    fake, served = FakeBitrix24(), []
+    oauth_server(_keep_answering(fake, served, "Set-Cookie: session=for-the-first-account; Path=/\r\n"))
+
+    statuses = [_get_token(client, placement)[0].status_code for placement in _placements(fake, 2)]
+
+    assert statuses == [200, 200]
+    assert len(served) == 2
+    assert "cookie:" not in served[1].lower()
