@@ -52,6 +52,13 @@ class AccountStatus(models.TextChoices):
 
 
 ACTIVE_ACCOUNT_STATUSES = (AccountStatus.NEW, AccountStatus.ACTIVE)
+
+
+def _may_act(account_status: str, installation_status: str | None) -> bool:
+    """An account acts while it is new or active and its installation, if there is one, is not deleted."""
+    return account_status in ACTIVE_ACCOUNT_STATUSES and installation_status != AccountStatus.DELETED
+
+
 _TOKEN_FIELDS = ("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
 
 
@@ -334,8 +341,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         rows = cls.objects.filter(pk__in=account_ids).values_list("pk", "status", "installation__status")
         access = {_access_key(account_id): "unknown" for account_id in account_ids}
         for account_id, status, installation_status in rows:
-            active = status in ACTIVE_ACCOUNT_STATUSES and installation_status != AccountStatus.DELETED
-            access[_access_key(account_id)] = "active" if active else "inactive"
+            access[_access_key(account_id)] = "active" if _may_act(status, installation_status) else "inactive"
         return access
 
     # --- Placement data from Bitrix24 -------------------------------------------------------------------
@@ -352,7 +358,8 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         oauth_token = placement.oauth_token
         known = cls._holding_verified_token(placement)
         if known is not None:
-            cls.check_access(known.pk)
+            if not _may_act(known.status, known.installation_status):
+                raise AccountInactive()
             return known
 
         app_info = _verified_app_info(placement, cls.bitrix_app)
@@ -424,13 +431,21 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
 
     @classmethod
     def _holding_verified_token(cls, placement: OAuthPlacementData) -> Bitrix24Account | None:
-        """The account already holding this access token, which `app.info` confirmed for this portal and app."""
-        return cls.objects.filter(
-            domain_url=placement.domain,
-            member_id=placement.member_id,
-            access_token=placement.oauth_token.access_token,
-            expires_timestamp__gt=int(dt.datetime.now(dt.UTC).timestamp()),
-        ).first()
+        """The account already holding this access token, which `app.info` confirmed for this portal and app.
+
+        It comes with its installation's status (`installation_status`): the row answers whether the account may
+        act, without another query.
+        """
+        return (
+            cls.objects.filter(
+                domain_url=placement.domain,
+                member_id=placement.member_id,
+                access_token=placement.oauth_token.access_token,
+                expires_timestamp__gt=int(dt.datetime.now(dt.UTC).timestamp()),
+            )
+            .annotate(installation_status=models.F("installation__status"))
+            .first()
+        )
 
 
 class ApplicationInstallation(models.Model):
