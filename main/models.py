@@ -121,12 +121,47 @@ def _verified_jwt(token: str) -> tuple[uuid.UUID, int]:
         raise InvalidJWTToken() from error
 
 
-def _from_db(field: models.Field, value: object, connection) -> object:
-    """A raw column value as the ORM would read it (the backend's and the field's converters)."""
-    column = field.get_col(field.model._meta.db_table)
-    for convert in (*connection.ops.get_db_converters(column), *column.get_db_converters(connection)):
-        value = convert(value, column, connection)
-    return value
+@functools.cache
+def _column_converters(alias: str) -> list[tuple[models.Field, list]]:
+    """Each column of `bitrix24account` with the converters that turn its raw value into what the ORM reads."""
+    connection = connections[alias]
+    converted = []
+    for field in Bitrix24Account._meta.concrete_fields:
+        column = field.get_col(Bitrix24Account._meta.db_table)
+        converted.append((column, [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]))
+    return converted
+
+
+def _account_from_row(alias: str, row: tuple) -> Bitrix24Account:
+    """The account a `RETURNING` of all its columns gave, as the ORM would have read it."""
+    connection = connections[alias]
+    values = []
+    for (column, converters), value in zip(_column_converters(alias), row, strict=True):
+        for convert in converters:
+            value = convert(value, column, connection)
+        values.append(value)
+    return Bitrix24Account.from_db(alias, [f.attname for f in Bitrix24Account._meta.concrete_fields], values)
+
+
+@functools.cache
+def _upsert_sql(alias: str, inserted: tuple[str, ...], updated: tuple[str, ...]) -> str:
+    """`Bitrix24Account._upsert_unless_inactive`'s statement: built once, it is the same for every placement."""
+    meta, quote = Bitrix24Account._meta, connections[alias].ops.quote_name
+    table, status = quote(meta.db_table), quote("status")
+    installations = quote(ApplicationInstallation._meta.db_table)
+    columns = ", ".join(quote(meta.get_field(name).column) for name in inserted)
+    assignments = ", ".join(
+        f"{quote(column)} = EXCLUDED.{quote(column)}" for column in (meta.get_field(name).column for name in updated)
+    )
+    returning = ", ".join(quote(f.column) for f in meta.concrete_fields)
+    # Identifiers come from the models and are quoted; every value is a parameter.
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(inserted))}) "  # noqa: S608
+        f"ON CONFLICT ({quote('b24_user_id')}, {quote('domain_url')}) DO UPDATE SET {assignments} "
+        f"WHERE {table}.{status} IN (%s, %s) AND NOT EXISTS (SELECT 1 FROM {installations} "
+        f"WHERE {quote('bitrix_24_account_id')} = {table}.{quote('id')} AND {installations}.{status} = %s) "
+        f"RETURNING {returning}"
+    )
 
 
 def _access_key(account_id: uuid.UUID) -> str:
@@ -396,38 +431,14 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
             "created_at_utc": now,
             "updated_at_utc": now,
         }
-        meta, connection = cls._meta, connections[cls.objects.db]
-        quote = connection.ops.quote_name
-        fields = [meta.get_field(name) for name in created]
-        updated = [meta.get_field(name).column for name in (*verified, "updated_at_utc")]
-        table, status, installations = (
-            quote(meta.db_table),
-            quote("status"),
-            quote(ApplicationInstallation._meta.db_table),
-        )
-        columns = ", ".join(quote(f.column) for f in fields)
-        assignments = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in updated)
-        returning = ", ".join(quote(f.column) for f in meta.concrete_fields)
-        # Identifiers come from the models and are quoted; every value is a parameter.
-        sql = (
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
-            f"ON CONFLICT ({quote('b24_user_id')}, {quote('domain_url')}) DO UPDATE SET {assignments} "
-            f"WHERE {table}.{status} IN (%s, %s) AND NOT EXISTS (SELECT 1 FROM {installations} "
-            f"WHERE {quote('bitrix_24_account_id')} = {table}.{quote('id')} AND {installations}.{status} = %s) "
-            f"RETURNING {returning}"
-        )
-        params = [f.get_db_prep_save(created[f.name], connection) for f in fields]
+        alias = cls.objects.db
+        connection = connections[alias]
+        params = [cls._meta.get_field(name).get_db_prep_save(value, connection) for name, value in created.items()]
         params += [*ACTIVE_ACCOUNT_STATUSES, AccountStatus.DELETED]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(_upsert_sql(alias, tuple(created), (*verified, "updated_at_utc")), params)
             row = cursor.fetchone()
-        if row is None:
-            return None
-        return cls.from_db(
-            cls.objects.db,
-            [f.attname for f in meta.concrete_fields],
-            [_from_db(f, value, connection) for f, value in zip(meta.concrete_fields, row, strict=True)],
-        )
+        return None if row is None else _account_from_row(alias, row)
 
     @classmethod
     def _holding_verified_token(cls, placement: OAuthPlacementData) -> Bitrix24Account | None:
