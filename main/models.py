@@ -60,6 +60,7 @@ def _may_act(account_status: str, installation_status: str | None) -> bool:
 
 
 _TOKEN_FIELDS = ("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
+_HOLDER_LOOKUP = ("domain_url", "member_id", "access_token", "expires_timestamp")
 
 
 class _VerificationToken(BitrixToken):
@@ -121,6 +122,11 @@ def _verified_jwt(token: str) -> tuple[uuid.UUID, int]:
         raise InvalidJWTToken() from error
 
 
+# The placement path's statements, built once per database: the ORM would compile them on every request, which
+# costs more than PostgreSQL takes to run them. Identifiers come from the models and are quoted; every value is a
+# parameter.
+
+
 @functools.cache
 def _column_converters(alias: str) -> list[tuple[models.Field, list]]:
     """Each column of `bitrix24account` with the converters that turn its raw value into what the ORM reads."""
@@ -133,7 +139,7 @@ def _column_converters(alias: str) -> list[tuple[models.Field, list]]:
 
 
 def _account_from_row(alias: str, row: tuple) -> Bitrix24Account:
-    """The account a `RETURNING` of all its columns gave, as the ORM would have read it."""
+    """The account in a row of all its columns (in the model's order), as the ORM would have read it."""
     connection = connections[alias]
     values = []
     for (column, converters), value in zip(_column_converters(alias), row, strict=True):
@@ -144,8 +150,23 @@ def _account_from_row(alias: str, row: tuple) -> Bitrix24Account:
 
 
 @functools.cache
+def _holder_sql(alias: str) -> str:
+    """`Bitrix24Account._holding_verified_token`'s statement: the account's columns, then the installation's status."""
+    meta, quote = Bitrix24Account._meta, connections[alias].ops.quote_name
+    table, installations = quote(meta.db_table), quote(ApplicationInstallation._meta.db_table)
+    columns = ", ".join(f"{table}.{quote(f.column)}" for f in meta.concrete_fields)
+    domain, member, token, expires = (quote(meta.get_field(name).column) for name in _HOLDER_LOOKUP)
+    return (
+        f"SELECT {columns}, {installations}.{quote('status')} FROM {table} "  # noqa: S608
+        f"LEFT JOIN {installations} ON {installations}.{quote('bitrix_24_account_id')} = {table}.{quote('id')} "
+        f"WHERE {table}.{domain} = %s AND {table}.{member} = %s AND {table}.{token} = %s AND {table}.{expires} > %s "
+        "LIMIT 1"  # an access token belongs to one user of one portal
+    )
+
+
+@functools.cache
 def _upsert_sql(alias: str, inserted: tuple[str, ...], updated: tuple[str, ...]) -> str:
-    """`Bitrix24Account._upsert_unless_inactive`'s statement: built once, it is the same for every placement."""
+    """`Bitrix24Account._upsert_unless_inactive`'s statement."""
     meta, quote = Bitrix24Account._meta, connections[alias].ops.quote_name
     table, status = quote(meta.db_table), quote("status")
     installations = quote(ApplicationInstallation._meta.db_table)
@@ -154,7 +175,6 @@ def _upsert_sql(alias: str, inserted: tuple[str, ...], updated: tuple[str, ...])
         f"{quote(column)} = EXCLUDED.{quote(column)}" for column in (meta.get_field(name).column for name in updated)
     )
     returning = ", ".join(quote(f.column) for f in meta.concrete_fields)
-    # Identifiers come from the models and are quoted; every value is a parameter.
     return (
         f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(inserted))}) "  # noqa: S608
         f"ON CONFLICT ({quote('b24_user_id')}, {quote('domain_url')}) DO UPDATE SET {assignments} "
@@ -393,9 +413,10 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         oauth_token = placement.oauth_token
         known = cls._holding_verified_token(placement)
         if known is not None:
-            if not _may_act(known.status, known.installation_status):
+            account, installation_status = known
+            if not _may_act(account.status, installation_status):
                 raise AccountInactive()
-            return known
+            return account
 
         app_info = _verified_app_info(placement, cls.bitrix_app)
         verified = {
@@ -441,22 +462,21 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         return None if row is None else _account_from_row(alias, row)
 
     @classmethod
-    def _holding_verified_token(cls, placement: OAuthPlacementData) -> Bitrix24Account | None:
-        """The account already holding this access token, which `app.info` confirmed for this portal and app.
-
-        It comes with its installation's status (`installation_status`): the row answers whether the account may
-        act, without another query.
+    def _holding_verified_token(cls, placement: OAuthPlacementData) -> tuple[Bitrix24Account, str | None] | None:
+        """The account already holding this access token, which `app.info` confirmed for this portal and app, and
+        its installation's status (None without one): the row answers whether it may act, without another query.
         """
-        return (
-            cls.objects.filter(
-                domain_url=placement.domain,
-                member_id=placement.member_id,
-                access_token=placement.oauth_token.access_token,
-                expires_timestamp__gt=int(dt.datetime.now(dt.UTC).timestamp()),
-            )
-            .annotate(installation_status=models.F("installation__status"))
-            .first()
-        )
+        alias = cls.objects.db
+        params = [
+            placement.domain,
+            placement.member_id,
+            placement.oauth_token.access_token,
+            int(dt.datetime.now(dt.UTC).timestamp()),
+        ]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(_holder_sql(alias), params)
+            row = cursor.fetchone()
+        return None if row is None else (_account_from_row(alias, row[:-1]), row[-1])
 
 
 class ApplicationInstallation(models.Model):

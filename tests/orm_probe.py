@@ -115,6 +115,29 @@ def _request(method: str, path: str, account_id: str, body: str = "") -> dict:
     return {"status": response.status_code, "body": response.json()}
 
 
+def _placements(domain: str, member_id: str, user_id: str) -> dict:
+    """A new access token of this portal user, sent as placement data twice (first call, repeat) against a fake
+    Bitrix24: the accounts each call returned, the app.info calls made, and the row as the ORM reads it after."""
+    import responses
+
+    from main.models import Bitrix24Account
+    from main.utils.placement import parse_placement_data
+    from tests.fake_bitrix24 import FakeBitrix24, Portal
+
+    fake = FakeBitrix24()
+    placement = parse_placement_data(fake.placement(fake.grant(Portal(domain, member_id), user_id=int(user_id))))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake.install(mock)
+        first, repeat = (Bitrix24Account.update_or_create_from_oauth_placement_data(placement) for _ in range(2))
+        calls = fake.calls_to("/rest/app.info/")
+    return {
+        "first": _describe(first),
+        "repeat": _describe(repeat),
+        "app_info_calls": calls,
+        "stored": _account(str(first.pk)),
+    }
+
+
 ACTIONS = {
     "create-account": _create_account,
     "create-installation": _create_installation,
@@ -122,6 +145,7 @@ ACTIONS = {
     "installation-of": _installation_of,
     "update-account": _update_account,
     "request": _request,
+    "placements": _placements,
 }
 
 

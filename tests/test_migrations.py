@@ -362,6 +362,23 @@ def test_bearer_request_for_a_php_account_works_and_install_creates_its_installa
     assert php_status_code is None
 
 
+def test_placement_updates_a_php_account_and_a_repeat_reads_it_back_as_the_orm_does(php_db):
+    # The placement path runs its own SQL (an upsert ... RETURNING, a lookup joined with the installation): its rows
+    # must come back like the ORM's, from the PHP schema's TIMESTAMP(3) and JSON columns too.
+    migrate(php_db.env)
+
+    result = run_probe(php_db.env, "placements", "php-portal.bitrix24.com", "php-member-0001", "7")
+
+    assert result["app_info_calls"] == 1  # the repeat was answered from the database
+    assert result["first"] == result["repeat"] == result["stored"]
+    stored = _values(result["stored"])
+    assert stored["id"] == PHP_ACCOUNT_ID
+    assert stored["access_token"] != "php-access-token-0001"  # the new token was saved
+    assert stored["current_scope"] == ["crm", "user"]
+    assert result["stored"]["created_at_utc"] == {"value": "2024-05-01T10:20:30.123000+00:00", "type": "datetime"}
+    assert (stored["comment"], stored["application_token"]) == ("written by PHP", "php-app-token-0001")
+
+
 def _sqlite_indexes(connection: sqlite3.Connection, table: str) -> set[tuple[tuple[str, ...], bool]]:
     """(columns, unique) of each index on the table."""
     return {
