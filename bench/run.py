@@ -8,14 +8,16 @@ bench/results.md. Exit status 1 when a goal of issue 5 is missed.
 
 Each endpoint runs BENCH_DURATION in BENCH_ROUNDS short rounds, the endpoints taking turns; its ratio to the ceiling,
 p50 and p99 are the medians of the rounds' figures. Load that other programs put on the machine (bursts of a few
-seconds) then weighs on the ceiling and the endpoints alike, and one unlucky round does not decide a figure.
+seconds) then weighs on the ceiling and the endpoints alike, and one unlucky round does not decide a figure. For
+the same reason each round also sends a batch of new placements one at a time; their p50 is over all rounds.
 
 Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROUNDS [15], BENCH_THREADS [2] and
 BENCH_CONNECTIONS [16] for wrk; BENCH_WARMUP [10s] of Bearer requests first; BENCH_LATENCY_MS [50] of the fake
-Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [100] placements measured first and repeated;
-BENCH_MIN_REQUESTS [100000] served before worker memory is read; BENCH_DB_HOST/PORT/USER/PASSWORD/NAME
-[127.0.0.1/5432/appuser/apppass/appdb_bench]; BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another worker
-model (e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
+Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [20] new placements per round, each measured
+first and repeated; BENCH_MIN_REQUESTS [100000] served before worker memory is read;
+BENCH_DB_HOST/PORT/USER/PASSWORD/NAME [127.0.0.1/5432/appuser/apppass/appdb_bench]; BENCH_GUNICORN_ARGS: extra
+gunicorn arguments, to try another worker model (e.g. "--workers 5 --worker-class sync"; the command line wins over
+gunicorn.conf.py).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ THREADS = int(_env("BENCH_THREADS", "2"))
 CONNECTIONS = int(_env("BENCH_CONNECTIONS", "16"))
 LATENCY_MS = float(_env("BENCH_LATENCY_MS", "50"))
 ACCOUNTS = int(_env("BENCH_ACCOUNTS", "1000"))
-PLACEMENTS = int(_env("BENCH_PLACEMENTS", "100"))
+PLACEMENTS = int(_env("BENCH_PLACEMENTS", "20"))
+REPEATED_PLACEMENTS = 100  # sent once in the warm-up; wrk repeats them
 MIN_REQUESTS = int(_env("BENCH_MIN_REQUESTS", "100000"))
 GUNICORN_ARGS = shlex.split(_env("BENCH_GUNICORN_ARGS", ""))
 DATABASE = Database(
@@ -218,29 +221,43 @@ def _migrate_and_seed() -> Path:
 # --- measurements -------------------------------------------------------------------------------------------
 
 
-def _placements(port: int, b24: FakeBitrix24Server) -> tuple[dict, Path]:
-    """Placement getToken requests one by one: first calls (new access tokens), then the same placements again.
+@dataclass
+class PlacementSamples:
+    """Placement getToken requests sent one at a time: their durations and the app.info calls they caused."""
 
-    Returns their figures, and a file of the placement bodies for wrk's repeats.
-    """
+    seconds: dict[str, list[float]]  # "first" (new access tokens) and "repeat" (the same placements again)
+    calls: dict[str, int]
+
+    def measure(self, port: int, b24: FakeBitrix24Server, bodies: list[bytes]) -> None:
+        for phase in ("first", "repeat"):
+            calls_before = b24.fake.calls_to(APP_INFO)
+            self.seconds[phase] += [_post_placement(port, body) for body in bodies]
+            self.calls[phase] += b24.fake.calls_to(APP_INFO) - calls_before
+
+    def figures(self) -> dict:
+        figures = {}
+        for phase, seconds in self.seconds.items():
+            figures[f"placement_{phase}_p50_ms"] = statistics.median(seconds) * 1000
+            figures[f"placement_{phase}_calls"] = self.calls[phase] / len(seconds)
+        figures["placement_samples"] = len(self.seconds["first"])
+        return figures
+
+
+def _placement_bodies(b24: FakeBitrix24Server, prefix: str, count: int = PLACEMENTS) -> list[bytes]:
+    """Placement bodies, each for a new portal and access token."""
     bodies = []
-    for n in range(PLACEMENTS):
-        grant = b24.fake.grant(Portal(f"placed-{n}.bitrix24.com", f"placed-member-{n:032d}"), user_id=n + 1)
+    for n in range(count):
+        grant = b24.fake.grant(Portal(f"{prefix}-{n}.bitrix24.com", f"{prefix}-member-{n:032d}"), user_id=n + 1)
         bodies.append(json.dumps(b24.fake.placement(grant)).encode())
-    figures = {}
-    for phase in ("first", "repeat"):
-        calls_before = b24.fake.calls_to(APP_INFO)
-        durations = []
-        for body in bodies:
-            answer = request(port, "POST", "/api/getToken", body, {"Content-Type": "application/json"})
-            if answer.status != 200 or "token" not in answer.json():
-                sys.exit(f"placement getToken answered {answer.status}: {answer.body[:200]!r}")
-            durations.append(answer.seconds)
-        figures[f"placement_{phase}_p50_ms"] = statistics.median(durations) * 1000
-        figures[f"placement_{phase}_calls"] = (b24.fake.calls_to(APP_INFO) - calls_before) / len(bodies)
-    lines = WORK_DIR / "placements.txt"
-    lines.write_bytes(b"".join(body + b"\n" for body in bodies))
-    return figures, lines
+    return bodies
+
+
+def _post_placement(port: int, body: bytes) -> float:
+    """POST one placement to getToken; the seconds until its answer."""
+    answer = request(port, "POST", "/api/getToken", body, {"Content-Type": "application/json"})
+    if answer.status != 200 or "token" not in answer.json():
+        sys.exit(f"placement getToken answered {answer.status}: {answer.body[:200]!r}")
+    return answer.seconds
 
 
 def _run_wrk(wrk: str, server: Gunicorn, endpoint: Endpoint, seconds: float) -> WrkRun:
@@ -283,27 +300,40 @@ def _rss_mb(pid: int) -> float:
 
 
 def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) -> dict:
-    figures, placements = _placements(server.port, b24)
     endpoints = [
         Endpoint(CEILING, "GET", "/api/ceiling", "bearer", tokens),
         Endpoint("Bearer GET /api/list", "GET", "/api/list", "bearer", tokens),
         Endpoint("Bearer GET /api/enum", "GET", "/api/enum", "bearer", tokens),
         Endpoint("Bearer POST /api/getToken", "POST", "/api/getToken", "bearer", tokens),
-        Endpoint("placement POST /api/getToken (repeat)", "POST", "/api/getToken", "json", placements),
     ]
-    # Warm up: each worker checks each account once before its cached answers take over, and the rounds measure
-    # that steady state.
+    # Warm up: each worker checks each account once before its cached answers take over, and every server thread
+    # opens its connections (database, OAuth server); the rounds measure that steady state. The warm-up's
+    # placements are the ones wrk repeats.
     for endpoint in endpoints:
         _run_wrk(wrk, server, endpoint, WARMUP if endpoint is endpoints[1] else 2)
+    warm_up = _placement_bodies(b24, "warm-up", REPEATED_PLACEMENTS)
+    for body in warm_up:
+        _post_placement(server.port, body)
+    repeated = WORK_DIR / "placements.txt"
+    repeated.write_bytes(b"".join(body + b"\n" for body in warm_up))
+    endpoints.append(Endpoint("placement POST /api/getToken (repeat)", "POST", "/api/getToken", "json", repeated))
+    _run_wrk(wrk, server, endpoints[-1], 2)
+
     runs: dict[str, list[WrkRun]] = {endpoint.name: [] for endpoint in endpoints}
-    calls_before = b24.fake.calls_to(APP_INFO)
+    placements = PlacementSamples({"first": [], "repeat": []}, {"first": 0, "repeat": 0})
+    wrk_calls = 0
     for number in range(1, ROUNDS + 1):
         for endpoint in endpoints:
+            calls_before = b24.fake.calls_to(APP_INFO)
             runs[endpoint.name].append(_run_wrk(wrk, server, endpoint, DURATION / ROUNDS))
+            wrk_calls += b24.fake.calls_to(APP_INFO) - calls_before
+        # One at a time, a batch per round: like the ratios, the latencies are not left to one moment's load.
+        placements.measure(server.port, b24, _placement_bodies(b24, f"round-{number}"))
         rates = ", ".join(f"{r[-1].rps:.0f}" for r in runs.values())
         print(f"round {number}/{ROUNDS}, requests/s: {rates}", file=sys.stderr)
+    figures = placements.figures()
     placement_requests = sum(run.requests for run in runs[endpoints[-1].name])
-    figures["placement_wrk_calls"] = (b24.fake.calls_to(APP_INFO) - calls_before) / max(placement_requests, 1)
+    figures["placement_wrk_calls"] = wrk_calls / max(placement_requests, 1)
     results = {
         name: EndpointResult(
             endpoint_runs, statistics.median(r.rps / c.rps for r, c in zip(endpoint_runs, runs[CEILING], strict=True))
@@ -366,13 +396,15 @@ def _report(figures: dict) -> str:
             " PostgreSQL accepts local TCP connections with trust authentication (no password exchange).",
             f"- Load: `wrk -t{THREADS} -c{CONNECTIONS}` on the same machine, {DURATION:g} s per endpoint in {ROUNDS}"
             " rounds, the endpoints taking turns; ratio, p50 and p99 are medians over the rounds. Each request carries"
-            f" another of {ACCOUNTS} JWTs (or of {PLACEMENTS} placements). Errors: non-2xx answers plus socket errors."
-            " Server CPU: gunicorn's master and workers, per request (less sensitive to other programs' load).",
+            f" another of {ACCOUNTS} JWTs (or of {REPEATED_PLACEMENTS} placements). Errors: non-2xx answers plus"
+            " socket errors. Server CPU: gunicorn's master and workers, per request (less sensitive to other programs'"
+            " load).",
             "",
             *rows,
             "",
-            f"Placement `POST /api/getToken`, {PLACEMENTS} requests one at a time, {LATENCY_MS:g} ms injected latency"
-            " on the fake Bitrix24 OAuth server:",
+            f"Placement `POST /api/getToken` one at a time, {LATENCY_MS:g} ms injected latency on the fake Bitrix24"
+            f" OAuth server: {PLACEMENTS} new placements per round, {figures['placement_samples']} in all, each sent"
+            " twice (first call, then repeat):",
             "",
             "| placement | p50 ms | Bitrix24 calls per request |",
             "|---|---:|---:|",
