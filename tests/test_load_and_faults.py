@@ -1,6 +1,6 @@
 """Load and faults on the production server (issue 5): gunicorn with gunicorn.conf.py and the production settings,
-a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own (never the machine's), all on
-127.0.0.1.
+a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own (tests/postgres_server.py, never
+the machine's), all on 127.0.0.1.
 
 Sized for CI (a few seconds each); LOAD_TEST_SECONDS and LOAD_TEST_THREADS make the load larger. Every loop is
 bounded, and everything started here stops by itself.
@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import http.client
 import os
-import pwd
-import re
 import secrets
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import psycopg2
 import pytest
 
 from tests.fake_bitrix24 import Portal
@@ -34,94 +26,21 @@ from tests.gunicorn_process import (
     Database,
     Gunicorn,
     bearer,
-    free_port,
     post_json,
     production_env,
     request,
 )
 from tests.orm_probe import migrate
+from tests.postgres_server import ThrowawayPostgres
 
 LOAD_SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "3"))
 LOAD_THREADS = int(os.environ.get("LOAD_TEST_THREADS", "8"))
-DB_USER = "appuser"
 # Hang guards, not speed requirements: a request that takes this long is stuck.
 REQUEST_TIMEOUT = 30.0
 WAIT_TIMEOUT = 30.0
 
 
 # --- a PostgreSQL server of the tests' own ------------------------------------------------------------------------
-
-
-def _postgres_bin() -> Path:
-    """The newest PostgreSQL server binaries (Debian keeps them off PATH, under /usr/lib/postgresql/<major>/bin)."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.parts[-3]) or 0)
-    )
-    if found:
-        return found[-1].parent
-    on_path = shutil.which("initdb")
-    if on_path is None:
-        pytest.fail("initdb not found: these tests run a PostgreSQL server of their own (install postgresql)")
-    return Path(on_path).parent
-
-
-class ThrowawayPostgres:
-    """`initdb` into a temporary folder, served on a free port of 127.0.0.1 with trust authentication.
-
-    PostgreSQL refuses to run as root, so as root (CI) every tool runs as the `postgres` OS user, which owns the
-    folder. Durability is switched off: the data dies with the test.
-    """
-
-    def __init__(self) -> None:
-        self.bin = _postgres_bin()
-        self.as_postgres = os.geteuid() == 0
-        if self.as_postgres:
-            if shutil.which("runuser") is None:
-                pytest.fail("runuser not found: as root, PostgreSQL must be started as the postgres user")
-            try:
-                pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.fail("no `postgres` OS user to run the throwaway PostgreSQL server as")
-        self.folder = Path(tempfile.mkdtemp(prefix="load-test-postgres-"))
-        if self.as_postgres:
-            shutil.chown(self.folder, "postgres", "postgres")
-        self.data = self.folder / "data"
-        self.port = free_port()
-        self._tool("initdb", "-D", str(self.data), "-U", DB_USER, "-A", "trust", "-E", "UTF8", "--locale=C", "-N")
-
-    def _tool(self, name: str, *args: str) -> None:
-        command = [str(self.bin / name), *args]
-        if self.as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-        assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
-        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._tool("pg_ctl", "start", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "-o", options)
-
-    def stop(self) -> None:
-        """Shut down as an operator would for a restart: sessions are ended, the port closes."""
-        self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
-
-    def is_running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def remove(self) -> None:
-        if self.is_running():
-            self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def database(self, name: str) -> Database:
-        return Database("127.0.0.1", self.port, DB_USER, "", name)
-
-    def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname=database)
-        connection.autocommit = True
-        with closing(connection), connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
 
 
 @pytest.fixture(scope="module")
