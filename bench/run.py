@@ -1,10 +1,10 @@
 """`make bench`: the backend under its production gunicorn configuration, measured against a ceiling view.
 
-It creates a PostgreSQL database of its own (BENCH_DB_NAME, dropped and recreated each run), migrates it, seeds
-accounts and mints one JWT each, starts a fake Bitrix24 OAuth server with injected latency and gunicorn with
-`gunicorn.conf.py`, the production settings and real-looking secrets, plus `GET /api/ceiling` (bench/settings.py),
-then drives each endpoint with wrk. It prints one table and writes it, with the machine it ran on, to
-bench/results.md. Exit status 1 when a goal of issue 5 is missed.
+It starts a PostgreSQL server of its own (password authentication over TCP, as in production; removed afterwards),
+migrates a database there, seeds accounts and mints one JWT each, starts a fake Bitrix24 OAuth server with injected
+latency and gunicorn with `gunicorn.conf.py`, the production settings and real-looking secrets, plus
+`GET /api/ceiling` (bench/settings.py), then drives each endpoint with wrk. It prints one table and writes it, with
+the machine it ran on, to bench/results.md. Exit status 1 when a goal of issue 5 is missed.
 
 Each endpoint runs BENCH_DURATION in BENCH_ROUNDS short rounds, the endpoints taking turns; its ratio to the ceiling,
 p50 and p99 are the medians of the rounds' figures. Load that other programs put on the machine (bursts of a few
@@ -14,10 +14,10 @@ the same reason each round also sends a batch of new placements one at a time; t
 Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROUNDS [15], BENCH_THREADS [2] and
 BENCH_CONNECTIONS [16] for wrk; BENCH_WARMUP [10s] of Bearer requests first; BENCH_LATENCY_MS [50] of the fake
 Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [20] new placements per round, each measured
-first and repeated; BENCH_MIN_REQUESTS [100000] served before worker memory is read;
-BENCH_DB_HOST/PORT/USER/PASSWORD/NAME [127.0.0.1/5432/appuser/apppass/appdb_bench]; BENCH_GUNICORN_ARGS: extra
-gunicorn arguments, to try another worker model (e.g. "--workers 5 --worker-class sync"; the command line wins over
-gunicorn.conf.py).
+first and repeated; BENCH_MIN_REQUESTS [100000] served before worker memory is read; BENCH_DB_HOST to use an
+existing PostgreSQL server instead, with BENCH_DB_PORT/USER/PASSWORD/NAME [5432/appuser/apppass/appdb_bench] (the
+database is dropped and created again); BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another worker model
+(e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
 """
 
 from __future__ import annotations
@@ -27,19 +27,22 @@ import json
 import os
 import platform
 import runpy
+import secrets
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fake_bitrix24 import Portal
 from tests.fake_bitrix24_server import FakeBitrix24Server
 from tests.gunicorn_process import REPO_ROOT, Database, Gunicorn, production_env, request
+from tests.postgres_server import ThrowawayPostgres
 
 BENCH_DIR = REPO_ROOT / "bench"
 WORK_DIR = BENCH_DIR / "tmp"  # logs and request files of the last run (git-ignored)
@@ -67,12 +70,17 @@ PLACEMENTS = int(_env("BENCH_PLACEMENTS", "20"))
 REPEATED_PLACEMENTS = 100  # sent once in the warm-up; wrk repeats them
 MIN_REQUESTS = int(_env("BENCH_MIN_REQUESTS", "100000"))
 GUNICORN_ARGS = shlex.split(_env("BENCH_GUNICORN_ARGS", ""))
-DATABASE = Database(
-    host=_env("BENCH_DB_HOST", "127.0.0.1"),
-    port=int(_env("BENCH_DB_PORT", "5432")),
-    user=_env("BENCH_DB_USER", "appuser"),
-    password=_env("BENCH_DB_PASSWORD", "apppass"),
-    name=_env("BENCH_DB_NAME", "appdb_bench"),
+# An existing server when BENCH_DB_HOST is set; otherwise one of the benchmark's own (tests/postgres_server.py).
+EXISTING_DATABASE = (
+    Database(
+        host=os.environ["BENCH_DB_HOST"],
+        port=int(_env("BENCH_DB_PORT", "5432")),
+        user=_env("BENCH_DB_USER", "appuser"),
+        password=_env("BENCH_DB_PASSWORD", "apppass"),
+        name=_env("BENCH_DB_NAME", "appdb_bench"),
+    )
+    if os.environ.get("BENCH_DB_HOST")
+    else None
 )
 
 # Issue 5's goals.
@@ -141,10 +149,9 @@ class EndpointResult:
 def main() -> int:
     wrk = _wrk()
     WORK_DIR.mkdir(exist_ok=True)
-    with FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24:
-        env = production_env(DATABASE, b24.url, DJANGO_SETTINGS_MODULE="bench.settings")
+    with _database() as (database, database_description), FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24:
+        env = production_env(database, b24.url, DJANGO_SETTINGS_MODULE="bench.settings")
         os.environ.update(env)  # this process seeds the database and mints JWTs with the same settings
-        _recreate_database()
         tokens = _migrate_and_seed()
         WORK_DIR.joinpath("gunicorn.log").unlink(missing_ok=True)
         server = Gunicorn(env, WORK_DIR / "gunicorn.log", *GUNICORN_ARGS)
@@ -153,7 +160,8 @@ def main() -> int:
             figures = _measure(wrk, server, b24, tokens)
         finally:
             exit_status = server.stop()
-    figures.update(startup_seconds=startup_seconds, gunicorn_exit=exit_status, machine=_machine())
+        figures.update(machine=_machine(), database=database_description)
+    figures.update(startup_seconds=startup_seconds, gunicorn_exit=exit_status)
     report = _report(figures)
     print(report)
     RESULTS.write_text(report)
@@ -179,16 +187,43 @@ def _wrk() -> str:
     return found
 
 
-def _recreate_database() -> None:
+@contextmanager
+def _database() -> Iterator[tuple[Database, str]]:
+    """The benchmark's database, new and empty, and how the backend reaches it (for the report).
+
+    By default a PostgreSQL server of the benchmark's own: fresh, durable, on 127.0.0.1 over TCP with password
+    authentication, as production reaches its database (a server with trust authentication would hide the cost of
+    logging in). With BENCH_DB_HOST, BENCH_DB_NAME on that server, dropped and created again.
+    """
+    if EXISTING_DATABASE is not None:
+        _recreate(EXISTING_DATABASE)
+        yield EXISTING_DATABASE, f"{EXISTING_DATABASE.host}:{EXISTING_DATABASE.port} (BENCH_DB_HOST), over TCP"
+        return
+    server = ThrowawayPostgres(password=secrets.token_urlsafe(16), durable=True)
+    try:
+        server.start()
+        server.execute('CREATE DATABASE "appdb_bench"')
+        yield (
+            server.database("appdb_bench"),
+            (
+                f"a server of the benchmark's own (initdb, default settings, fsync on) on 127.0.0.1:{server.port},"
+                " over TCP with scram-sha-256 password authentication"
+            ),
+        )
+    finally:
+        server.remove()
+
+
+def _recreate(database: Database) -> None:
     import psycopg2
 
     admin = psycopg2.connect(
-        host=DATABASE.host, port=DATABASE.port, user=DATABASE.user, password=DATABASE.password, dbname="postgres"
+        host=database.host, port=database.port, user=database.user, password=database.password, dbname="postgres"
     )
     admin.autocommit = True
     with closing(admin), admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE.name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{DATABASE.name}"')
+        cursor.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{database.name}"')
 
 
 def _migrate_and_seed() -> Path:
@@ -362,7 +397,7 @@ def _machine() -> str:
         postgres = cursor.fetchone()[0]
     return (
         f"`nproc` {os.cpu_count()} ({cpu}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, PostgreSQL {postgres} on {DATABASE.host}:{DATABASE.port}"
+        f"Python {platform.python_version()}, PostgreSQL {postgres}"
     )
 
 
@@ -392,8 +427,7 @@ def _report(figures: dict) -> str:
             "",
             f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
             f"- Machine: {figures['machine']}",
-            f"- Server: {_worker_model()}, production settings. The database is reached over TCP; this machine's"
-            " PostgreSQL accepts local TCP connections with trust authentication (no password exchange).",
+            f"- Server: {_worker_model()}, production settings. Database: {figures['database']}.",
             f"- Load: `wrk -t{THREADS} -c{CONNECTIONS}` on the same machine, {DURATION:g} s per endpoint in {ROUNDS}"
             " rounds, the endpoints taking turns; ratio, p50 and p99 are medians over the rounds. Each request carries"
             f" another of {ACCOUNTS} JWTs (or of {REPEATED_PLACEMENTS} placements). Errors: non-2xx answers plus"
