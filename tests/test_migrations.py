@@ -412,3 +412,16 @@ def test_migrate_creates_the_tables_on_an_empty_sqlite_database_and_an_account_r
     assert _values(account) == _values(created)
     assert account["current_scope"] == {"value": ["crm"], "type": "list"}
     assert account["created_at_utc"]["value"].endswith("+00:00")
+
+
+def test_placement_first_call_and_repeat_work_on_the_embedded_sqlite_default(tmp_path):
+    # `make run` serves from SQLite: the placement path's own SQL must work there too.
+    env = {**os.environ, "DB_ENGINE": "sqlite", "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
+    migrate(env)
+
+    result = run_probe(env, "placements", "sqlite-portal.bitrix24.com", "sqlite-member-0001", "3")
+
+    assert result["app_info_calls"] == 1
+    assert result["first"] == result["repeat"] == result["stored"]
+    assert _values(result["stored"])["current_scope"] == ["crm", "user"]
+    assert result["stored"]["created_at_utc"]["value"].endswith("+00:00")
