@@ -26,6 +26,7 @@ from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
 from django.core.cache import cache
 from django.db import connections, models, transaction
+from django.db.models.expressions import Col
 
 from config import config
 from main import bitrix24_app
@@ -128,7 +129,7 @@ def _verified_jwt(token: str) -> tuple[uuid.UUID, int]:
 
 
 @functools.cache
-def _column_converters(alias: str) -> list[tuple[models.Field, list]]:
+def _column_converters(alias: str) -> list[tuple[Col, list]]:
     """Each column of `bitrix24account` with the converters that turn its raw value into what the ORM reads."""
     connection = connections[alias]
     converted = []
@@ -467,7 +468,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         its installation's status (None without one): the row answers whether it may act, without another query.
         """
         alias = cls.objects.db
-        params = [
+        params = [  # in the order of _HOLDER_LOOKUP
             placement.domain,
             placement.member_id,
             placement.oauth_token.access_token,
