@@ -129,25 +129,27 @@ def _verified_jwt(token: str) -> tuple[uuid.UUID, int]:
 
 
 @functools.cache
-def _column_converters(alias: str) -> list[tuple[Col, list]]:
-    """Each column of `bitrix24account` with the converters that turn its raw value into what the ORM reads."""
-    connection = connections[alias]
+def _row_reader(alias: str) -> tuple[list[str], list[tuple[Col, list]]]:
+    """The attribute names of `bitrix24account`'s columns, and each column with the converters that turn its raw
+    value into what the ORM reads."""
+    connection, fields = connections[alias], Bitrix24Account._meta.concrete_fields
     converted = []
-    for field in Bitrix24Account._meta.concrete_fields:
+    for field in fields:
         column = field.get_col(Bitrix24Account._meta.db_table)
         converted.append((column, [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]))
-    return converted
+    return [f.attname for f in fields], converted
 
 
 def _account_from_row(alias: str, row: tuple) -> Bitrix24Account:
     """The account in a row of all its columns (in the model's order), as the ORM would have read it."""
     connection = connections[alias]
+    attnames, converted = _row_reader(alias)
     values = []
-    for (column, converters), value in zip(_column_converters(alias), row, strict=True):
+    for (column, converters), value in zip(converted, row, strict=True):
         for convert in converters:
             value = convert(value, column, connection)
         values.append(value)
-    return Bitrix24Account.from_db(alias, [f.attname for f in Bitrix24Account._meta.concrete_fields], values)
+    return Bitrix24Account.from_db(alias, attnames, values)
 
 
 @functools.cache
