@@ -39,10 +39,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fake_bitrix24 import Portal
-from tests.fake_bitrix24_server import FakeBitrix24Server
-from tests.gunicorn_process import REPO_ROOT, Database, Gunicorn, production_env, request
-from tests.postgres_server import ThrowawayPostgres
+from tests.support.fake_bitrix24 import Portal
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import REPO_ROOT, Database, Gunicorn, production_env, request
+from tests.support.postgres_server import ThrowawayPostgres
 
 BENCH_DIR = REPO_ROOT / "bench"
 WORK_DIR = BENCH_DIR / "tmp"  # logs and request files of the last run (git-ignored)
@@ -70,7 +70,7 @@ PLACEMENTS = int(_env("BENCH_PLACEMENTS", "20"))
 REPEATED_PLACEMENTS = 100  # sent once in the warm-up; wrk repeats them
 MIN_REQUESTS = int(_env("BENCH_MIN_REQUESTS", "100000"))
 GUNICORN_ARGS = shlex.split(_env("BENCH_GUNICORN_ARGS", ""))
-# An existing server when BENCH_DB_HOST is set; otherwise one of the benchmark's own (tests/postgres_server.py).
+# An existing server when BENCH_DB_HOST is set; otherwise one of the benchmark's own (tests/support/postgres_server.py).
 EXISTING_DATABASE = (
     Database(
         host=os.environ["BENCH_DB_HOST"],

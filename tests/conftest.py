@@ -3,7 +3,7 @@ import os
 import pytest
 import responses
 
-from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
+from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
 

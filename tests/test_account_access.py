@@ -14,8 +14,8 @@ import pytest
 
 from config import config
 from main.models import ApplicationInstallation, Bitrix24Account
-from tests.fake_bitrix24 import PORTAL_A
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import PORTAL_A
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 
 from main.models import ApplicationInstallation, Bitrix24Account
 from main.utils.login_throttle import lockout_seconds, max_failures
-from tests.invariants import assert_json_error, rows
+from tests.support.invariants import assert_json_error, rows
 
 pytestmark = pytest.mark.django_db
 

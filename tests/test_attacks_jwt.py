@@ -19,7 +19,7 @@ import pytest
 
 from config import config
 from main.models import Bitrix24Account
-from tests.invariants import assert_refused, rows
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from tests.fake_bitrix24 import PORTAL_A, PORTAL_B
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from main.models import Bitrix24Account
-from tests.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
+from tests.support.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
 
 pytestmark = pytest.mark.django_db
 

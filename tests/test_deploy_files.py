@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.docker_context import ROOT, dockerfile_stages, dockerignore_patterns, is_ignored
+from tests.support.docker_context import ROOT, dockerfile_stages, dockerignore_patterns, is_ignored
 
 ALL_SERVICES = {"database", "api-python", "rabbitmq", "cloudpub", "frontend"}
 

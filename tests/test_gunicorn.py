@@ -27,9 +27,9 @@ from urllib.parse import urlencode
 import psycopg2
 import pytest
 
-from tests.docker_context import ROOT, copy_build_context, dockerfile_stages
-from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
-from tests.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.docker_context import ROOT, copy_build_context, dockerfile_stages
+from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
 
 PRODUCTION = dockerfile_stages()["production"]
 SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}

@@ -1,6 +1,6 @@
 """Load and faults on the production server (issue 5): gunicorn with gunicorn.conf.py and the production settings,
-a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own (tests/postgres_server.py, never
-the machine's), all on 127.0.0.1.
+a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own
+(tests/support/postgres_server.py, never the machine's), all on 127.0.0.1.
 
 Sized for CI (a few seconds each); LOAD_TEST_SECONDS and LOAD_TEST_THREADS make the load larger. Every loop is
 bounded, and everything started here stops by itself.
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.fake_bitrix24 import Portal
-from tests.fake_bitrix24_server import FakeBitrix24Server
-from tests.gunicorn_process import (
+from tests.support.fake_bitrix24 import Portal
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import (
     Answer,
     Database,
     Gunicorn,
@@ -30,8 +30,8 @@ from tests.gunicorn_process import (
     production_env,
     request,
 )
-from tests.orm_probe import migrate
-from tests.postgres_server import ThrowawayPostgres
+from tests.support.orm_probe import migrate
+from tests.support.postgres_server import ThrowawayPostgres
 
 LOAD_SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "3"))
 LOAD_THREADS = int(os.environ.get("LOAD_TEST_THREADS", "8"))

@@ -18,7 +18,7 @@ from config import config
 from main.utils.decorators.collect_request_data import collect_request_data
 from main.utils.decorators.log_errors import log_errors
 from main.utils.decorators.require_methods import require_POST
-from tests.fake_bitrix24 import CLIENT_SECRET
+from tests.support.fake_bitrix24 import CLIENT_SECRET
 from tests.test_logging import log_output  # noqa: F401 - the project's stdout handler, writing into a buffer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]

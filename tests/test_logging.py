@@ -9,7 +9,7 @@ from django.db import connection
 
 from config import config
 from main.logging import OneLineFormatter
-from tests.fake_bitrix24 import CLIENT_SECRET
+from tests.support.fake_bitrix24 import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import check_password
 
-from tests.orm_probe import REPO_ROOT
+from tests.support.orm_probe import REPO_ROOT
 
 STARTUP_LIMIT_SECONDS = 60
 

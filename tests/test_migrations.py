@@ -1,8 +1,8 @@
 """Migrations create the shared tables on an empty database and leave the PHP backend's tables alone.
 
 Each test gets its own throwaway database; `manage.py migrate` and the models run in child processes pointed at it
-(`tests/orm_probe.py`), and raw SQL (psycopg2, sqlite3) checks what the tables really hold. The PHP backend's
-tables come from `tests/shared_schema.sql`, a copy of `../shared/schema.md` with its two traps: TIMESTAMP(3)
+(`tests/support/orm_probe.py`), and raw SQL (psycopg2, sqlite3) checks what the tables really hold. The PHP backend's
+tables come from `tests/support/shared_schema.sql`, a copy of `../shared/schema.md` with its two traps: TIMESTAMP(3)
 columns without time zone and JSON (not JSONB) columns holding non-NULL values.
 """
 
@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings
 from psycopg2 import sql
 
-from tests.orm_probe import migrate, run_probe
+from tests.support.orm_probe import migrate, run_probe
 
 SHARED_TABLES = ("bitrix24account", "application_installation")
 MILLISECOND = dt.timedelta(milliseconds=1)
@@ -141,7 +141,7 @@ def postgres_db() -> Iterator[PostgresDatabase]:
 @pytest.fixture
 def php_db(postgres_db: PostgresDatabase) -> PostgresDatabase:
     """A database where the PHP backend created the shared tables and wrote rows, before any migration."""
-    postgres_db.query((Path(__file__).parent / "shared_schema.sql").read_text())
+    postgres_db.query((Path(__file__).parent / "support" / "shared_schema.sql").read_text())
     postgres_db.query(
         PHP_ROWS,
         {

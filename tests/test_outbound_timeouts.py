@@ -26,8 +26,8 @@ from b24pysdk.api.requesters import BitrixOAuthRequester
 from config import config
 from main.apps import _point_sdk_at_oauth_server
 from main.models import Bitrix24Account
-from tests.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from main.models import Bitrix24Account
-from tests.fake_bitrix24 import PORTAL_A, FakeBitrix24, Grant
+from tests.support.fake_bitrix24 import PORTAL_A, FakeBitrix24, Grant
 
 pytestmark = pytest.mark.django_db
 

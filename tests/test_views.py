@@ -11,8 +11,8 @@ from django.test import Client
 from config import config
 from main.models import ApplicationInstallation, Bitrix24Account
 from main.utils.placement import REQUIRED_NUMBER_FIELDS, REQUIRED_TEXT_FIELDS
-from tests.fake_bitrix24 import PORTAL_A
-from tests.invariants import API_ROUTES
+from tests.support.fake_bitrix24 import PORTAL_A
+from tests.support.invariants import API_ROUTES
 
 pytestmark = pytest.mark.django_db
 

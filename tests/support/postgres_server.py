@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.gunicorn_process import Database, free_port
+from tests.support.gunicorn import Database, free_port
 
 USER = "appuser"
 

@@ -17,9 +17,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
+from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 # Hang guards for a server that never comes up or never stops, not speed requirements.
 START_TIMEOUT = 60

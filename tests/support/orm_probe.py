@@ -1,8 +1,8 @@
 """Uses the backend's models and views against another database, in a child process.
 
 The migration tests point Django at a throwaway database through the DB_* environment variables, which only a
-fresh process can do (settings are read once). The child runs `python -m tests.orm_probe ACTION ARG...` and prints
-one JSON document; `run_probe()` is the parent's side.
+fresh process can do (settings are read once). The child runs `python -m tests.support.orm_probe ACTION ARG...` and
+prints one JSON document; `run_probe()` is the parent's side.
 
 Model rows are printed as `{field: {"value": ..., "type": <Python type name>}}`, datetimes in ISO format, so a test
 sees exactly what the model holds (an aware UTC datetime prints with `+00:00`, a naive one without).
@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run_python(env: dict[str, str], *argv: str) -> str:
@@ -39,7 +39,7 @@ def migrate(env: dict[str, str]) -> None:
 def run_probe(env: dict[str, str], action: str, *args: Any) -> Any:
     """Run ACTION in a child Django process with `env`; its JSON answer. Non-string args are sent as JSON."""
     argv = [arg if isinstance(arg, str) else json.dumps(arg) for arg in args]
-    output = _run_python(env, "-m", "tests.orm_probe", action, *argv)
+    output = _run_python(env, "-m", "tests.support.orm_probe", action, *argv)
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -122,7 +122,7 @@ def _placements(domain: str, member_id: str, user_id: str) -> dict:
 
     from main.models import Bitrix24Account
     from main.utils.placement import parse_placement_data
-    from tests.fake_bitrix24 import FakeBitrix24, Portal
+    from tests.support.fake_bitrix24 import FakeBitrix24, Portal
 
     fake = FakeBitrix24()
     placement = parse_placement_data(fake.placement(fake.grant(Portal(domain, member_id), user_id=int(user_id))))
