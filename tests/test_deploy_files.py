@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.docker_context import ROOT, dockerfile_stages, dockerignore_patterns, is_ignored
+from tests.support.docker_context import dockerfile_stages, dockerignore_patterns, is_ignored
+from tests.support.paths import REPO_ROOT
 
 ALL_SERVICES = {"database", "api-python", "rabbitmq", "cloudpub", "frontend"}
 
@@ -31,7 +32,7 @@ def _make(project: Path, *args: str, path: str | None = None) -> subprocess.Comp
     """Run the project's Makefile in `project`, with an environment free of the settings it reads."""
     env = {"PATH": path or os.environ["PATH"], "HOME": str(project), "LANG": "C.UTF-8"}
     return subprocess.run(
-        ["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(project), *args],
+        ["make", "-s", "-f", str(REPO_ROOT / "Makefile"), "-C", str(project), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -43,12 +44,12 @@ def _make(project: Path, *args: str, path: str | None = None) -> subprocess.Comp
 def project(tmp_path):
     """A copy of the compose files; the test writes its own .env and maybe a frontend folder."""
     for name in ("docker-compose.yml", "docker-compose.override.yml", ".env.example"):
-        shutil.copy(ROOT / name, tmp_path / name)
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
     return tmp_path
 
 
 def _write_env(project: Path, **values: str) -> None:
-    example = (ROOT / ".env.example").read_text()
+    example = (REPO_ROOT / ".env.example").read_text()
     (project / ".env").write_text(example + "".join(f"{name}={value}\n" for name, value in values.items()))
 
 
@@ -188,14 +189,14 @@ def test_compose_config_creates_env_from_example(project):
 
     assert result.returncode == 0, result.stderr
     assert "Created .env from .env.example" in result.stdout
-    assert (project / ".env").read_text() == (ROOT / ".env.example").read_text()
+    assert (project / ".env").read_text() == (REPO_ROOT / ".env.example").read_text()
 
 
 # ---- the Makefile's Docker targets --------------------------------------------------------------------------------
 
 
 def test_make_alone_prints_help():
-    result = subprocess.run(["make", "-s", "-C", str(ROOT)], capture_output=True, text=True, env=_clean_env())
+    result = subprocess.run(["make", "-s", "-C", str(REPO_ROOT)], capture_output=True, text=True, env=_clean_env())
 
     assert result.returncode == 0
     for target in ("run", "test", "lint", "migrate", "superuser", "dev-python", "prod-python", "logs", "down", "clean"):
@@ -249,7 +250,7 @@ def test_docker_targets_say_when_the_engine_is_unreachable(project, tmp_path_fac
 
 
 def test_shell_scripts_pass_shellcheck():
-    scripts = [*sorted(str(p) for p in (ROOT / "docker").glob("*.sh")), str(ROOT / ".ci" / "run")]
+    scripts = [*sorted(str(p) for p in (REPO_ROOT / "docker").glob("*.sh")), str(REPO_ROOT / ".ci" / "run")]
 
     result = subprocess.run([_tool("shellcheck"), *scripts], capture_output=True, text=True)
 
@@ -280,7 +281,7 @@ def test_dockerfile_stages():
         "-c",
         "gunicorn.conf.py",
     ]
-    for path in [ROOT / "Dockerfile", *(ROOT / "docker").glob("*.sh")]:
+    for path in [REPO_ROOT / "Dockerfile", *(REPO_ROOT / "docker").glob("*.sh")]:
         assert "makemigrations" not in path.read_text().replace("Never `makemigrations`", "")
 
 

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,9 +26,11 @@ from urllib.parse import urlencode
 import psycopg2
 import pytest
 
-from tests.support.docker_context import ROOT, copy_build_context, dockerfile_stages
+from tests.support.docker_context import copy_build_context, dockerfile_stages
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT
 
 PRODUCTION = dockerfile_stages()["production"]
 SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}
@@ -39,12 +40,6 @@ START_TIMEOUT = 90
 
 def _instruction(stage: list[str], name: str) -> str:
     return next(line for line in reversed(stage) if line.startswith(f"{name} ")).removeprefix(f"{name} ")
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _admin_connection(database: str | None = None):
@@ -185,7 +180,7 @@ class Gunicorn:
 @contextmanager
 def running_container(app: Path, env: dict, log: Path) -> Iterator[Gunicorn]:
     """The production container's start: ENTRYPOINT + CMD, bound to a free port on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     entrypoint = json.loads(_instruction(PRODUCTION, "ENTRYPOINT"))
     command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
     with log.open("wb") as out:
@@ -357,7 +352,7 @@ def test_sigterm_lets_the_request_in_flight_finish(app_dir, production_database,
 
 def test_production_refuses_to_start_with_placeholder_secrets(app_dir, production_database, tmp_path):
     env = _production_env(production_database, JWT_SECRET="default_jwt_secret", RUN_MIGRATIONS="0")
-    port = _free_port()
+    port = free_port()
     command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
 
     result = _run_script(app_dir, "entrypoint-prod.sh", *command, env=env)
@@ -398,7 +393,7 @@ def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, create_
 
 
 def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
-    env = {**_base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(_free_port()), "DB_WAIT_SECONDS": "1"}
+    env = {**_base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(free_port()), "DB_WAIT_SECONDS": "1"}
 
     result = _run_script(app_dir, "wait-for-db.sh", env=env)
 
@@ -408,7 +403,7 @@ def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
 
 def test_prod_entrypoint_refuses_code_mounted_over_the_collected_static_files(tmp_path):
     result = subprocess.run(
-        [str(ROOT / "docker" / "entrypoint-prod.sh"), "true"],
+        [str(REPO_ROOT / "docker" / "entrypoint-prod.sh"), "true"],
         cwd=tmp_path,
         env=_base_env(),
         capture_output=True,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -22,15 +21,10 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import check_password
 
-from tests.support.orm_probe import REPO_ROOT
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT
 
 STARTUP_LIMIT_SECONDS = 60
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -62,7 +56,7 @@ class Server:
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`make run` serving on a free local port, once /api/healthz answers. Stopped afterwards."""
     tmp_path = tmp_path_factory.mktemp("make-run")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "make-run.log").open("w")
     server = subprocess.Popen(
         ["make", "run"],

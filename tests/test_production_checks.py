@@ -3,15 +3,14 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from environs import Env
 
 from config import load_config
 from main.checks import production_config_errors
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
     "BUILD_TARGET": "production",
     "JWT_SECRET": "Zt3mQ0x9pLw7Yb2Kc8Vn4Rj6Hs1Fd5Ga0Eu3Ti9Oy7Pk2Ml6Nq4Xz8Wc1Vb5Rn7",
@@ -32,7 +31,7 @@ def _errors(monkeypatch, **overrides) -> set[str]:
 def _manage_check(env_overrides: dict) -> subprocess.CompletedProcess:
     env = {**os.environ, **GOOD, "DB_ENGINE": "sqlite", **env_overrides}
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
 
 

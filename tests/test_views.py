@@ -1,6 +1,5 @@
 """Every route of the API: status and JSON body, method guards, unknown paths, the public health check, headers."""
 
-import socket
 import time
 
 import jwt
@@ -13,6 +12,7 @@ from main.models import ApplicationInstallation, Bitrix24Account
 from main.utils.placement import REQUIRED_NUMBER_FIELDS, REQUIRED_TEXT_FIELDS
 from tests.support.fake_bitrix24 import PORTAL_A
 from tests.support.invariants import API_ROUTES
+from tests.support.network import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -161,9 +161,7 @@ def test_request_without_any_auth_is_400_naming_a_missing_placement_field(client
 @pytest.fixture
 def unreachable_database():
     """Point `default` at a fresh connection to a local port where nothing listens, for this test only."""
-    with socket.socket() as probe:  # a port the OS just handed out and that nobody listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     working = connections["default"]
     connections["default"] = type(working)({**working.settings_dict, "HOST": "127.0.0.1", "PORT": port})
     yield

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 # Hang guards for a server that never comes up or never stops, not speed requirements.
 START_TIMEOUT = 60
 STOP_TIMEOUT = 60
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

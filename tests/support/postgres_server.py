@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.support.gunicorn import Database, free_port
+from tests.support.gunicorn import Database
+from tests.support.network import free_port
 
 USER = "appuser"
 
