@@ -15,9 +15,9 @@ Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROU
 BENCH_CONNECTIONS [16] for wrk; BENCH_WARMUP [10s] of Bearer requests first; BENCH_LATENCY_MS [50] of the fake
 Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [20] new placements per round, each measured
 first and repeated; BENCH_MIN_REQUESTS [100000] served before worker memory is read; BENCH_DB_HOST to use an
-existing PostgreSQL server instead, with BENCH_DB_PORT/USER/PASSWORD/NAME [5432/appuser/apppass/appdb_bench] (the
-database is dropped and created again); BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another worker model
-(e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
+existing PostgreSQL server instead, with BENCH_DB_PORT/USER/PASSWORD [5432/appuser/apppass] (the benchmark's
+database there is a new one, dropped afterwards); BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another
+worker model (e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
 """
 
 from __future__ import annotations
@@ -35,13 +35,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.databases import Database, throwaway_database
 from tests.support.fake_bitrix24 import Portal
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
-from tests.support.gunicorn import REPO_ROOT, Database, Gunicorn, production_env, request
+from tests.support.gunicorn import Gunicorn, production_env, request
+from tests.support.paths import REPO_ROOT
 from tests.support.postgres_server import ThrowawayPostgres
 
 BENCH_DIR = REPO_ROOT / "bench"
@@ -71,13 +73,12 @@ REPEATED_PLACEMENTS = 100  # sent once in the warm-up; wrk repeats them
 MIN_REQUESTS = int(_env("BENCH_MIN_REQUESTS", "100000"))
 GUNICORN_ARGS = shlex.split(_env("BENCH_GUNICORN_ARGS", ""))
 # An existing server when BENCH_DB_HOST is set; otherwise one of the benchmark's own (tests/support/postgres_server.py).
-EXISTING_DATABASE = (
+EXISTING_SERVER = (
     Database(
         host=os.environ["BENCH_DB_HOST"],
         port=int(_env("BENCH_DB_PORT", "5432")),
         user=_env("BENCH_DB_USER", "appuser"),
         password=_env("BENCH_DB_PASSWORD", "apppass"),
-        name=_env("BENCH_DB_NAME", "appdb_bench"),
     )
     if os.environ.get("BENCH_DB_HOST")
     else None
@@ -149,7 +150,11 @@ class EndpointResult:
 def main() -> int:
     wrk = _wrk()
     WORK_DIR.mkdir(exist_ok=True)
-    with _database() as (database, database_description), FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24:
+    with (
+        _database_server() as (database_server, database_description),
+        throwaway_database(database_server, "appdb_bench") as database,
+        FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24,
+    ):
         env = production_env(database, b24.url, DJANGO_SETTINGS_MODULE="bench.settings")
         os.environ.update(env)  # this process seeds the database and mints JWTs with the same settings
         tokens = _migrate_and_seed()
@@ -188,23 +193,20 @@ def _wrk() -> str:
 
 
 @contextmanager
-def _database() -> Iterator[tuple[Database, str]]:
-    """The benchmark's database, new and empty, and how the backend reaches it (for the report).
+def _database_server() -> Iterator[tuple[Database, str]]:
+    """The PostgreSQL server the benchmark's database goes on, and how the backend reaches it (for the report).
 
-    By default a PostgreSQL server of the benchmark's own: fresh, durable, on 127.0.0.1 over TCP with password
-    authentication, as production reaches its database (a server with trust authentication would hide the cost of
-    logging in). With BENCH_DB_HOST, BENCH_DB_NAME on that server, dropped and created again.
+    By default a server of the benchmark's own: fresh, durable, on 127.0.0.1 over TCP with password authentication,
+    as production reaches its database (a server with trust authentication would hide the cost of logging in).
     """
-    if EXISTING_DATABASE is not None:
-        _recreate(EXISTING_DATABASE)
-        yield EXISTING_DATABASE, f"{EXISTING_DATABASE.host}:{EXISTING_DATABASE.port} (BENCH_DB_HOST), over TCP"
+    if EXISTING_SERVER is not None:
+        yield EXISTING_SERVER, f"{EXISTING_SERVER.host}:{EXISTING_SERVER.port} (BENCH_DB_HOST), over TCP"
         return
     server = ThrowawayPostgres(password=secrets.token_urlsafe(16), durable=True)
     try:
         server.start()
-        server.execute('CREATE DATABASE "appdb_bench"')
         yield (
-            server.database("appdb_bench"),
+            server.database(),
             (
                 f"a server of the benchmark's own (initdb, default settings, fsync on) on 127.0.0.1:{server.port},"
                 " over TCP with scram-sha-256 password authentication"
@@ -212,18 +214,6 @@ def _database() -> Iterator[tuple[Database, str]]:
         )
     finally:
         server.remove()
-
-
-def _recreate(database: Database) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(
-        host=database.host, port=database.port, user=database.user, password=database.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with closing(admin), admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{database.name}"')
 
 
 def _migrate_and_seed() -> Path:

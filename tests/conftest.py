@@ -1,8 +1,10 @@
 import os
+from collections.abc import Iterator
 
 import pytest
 import responses
 
+from tests.support.databases import Database, configured_server, throwaway_database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
@@ -22,6 +24,13 @@ def fake_b24():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake.install(mock)
         yield fake
+
+
+@pytest.fixture
+def throwaway_db() -> Iterator[Database]:
+    """A new, empty database on the tests' PostgreSQL server, dropped after the test."""
+    with throwaway_database(configured_server(), "test_throwaway") as database:
+        yield database
 
 
 @pytest.fixture

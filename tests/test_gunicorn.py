@@ -16,16 +16,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg2
 import pytest
 
+from tests.support.databases import Database, configured_server, throwaway_database
 from tests.support.docker_context import copy_build_context, dockerfile_stages
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
@@ -40,42 +40,6 @@ START_TIMEOUT = 90
 
 def _instruction(stage: list[str], name: str) -> str:
     return next(line for line in reversed(stage) if line.startswith(f"{name} ")).removeprefix(f"{name} ")
-
-
-def _admin_connection(database: str | None = None):
-    connection = psycopg2.connect(
-        host=os.environ["DB_HOST"],
-        port=os.environ["DB_PORT"],
-        user=os.environ["DB_USER"],
-        password=os.environ["DB_PASSWORD"],
-        dbname=database or "postgres",  # the maintenance database, there on every server
-    )
-    connection.autocommit = True
-    return connection
-
-
-def _query(database: str, sql: str, *params) -> list[tuple]:
-    with closing(_admin_connection(database)) as connection, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-@pytest.fixture(scope="module")
-def create_database() -> Iterator:
-    """Creates empty PostgreSQL databases (`DB_*` of `make test` say where), dropped after the module."""
-    created: list[str] = []
-
-    def create() -> str:
-        name = f"gunicorn_test_{secrets.token_hex(4)}"
-        with closing(_admin_connection()) as connection, connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return name
-
-    yield create
-    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
-        for name in created:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +58,7 @@ def _base_env() -> dict[str, str]:
     return {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "LANG": "C.UTF-8"}
 
 
-def _production_env(database: str, oauth_url: str = "http://127.0.0.1:9", **overrides: str) -> dict[str, str]:
+def _production_env(database: Database, oauth_url: str = "http://127.0.0.1:9", **overrides: str) -> dict[str, str]:
     """A proper production configuration, as .env would give it."""
     return {
         **_base_env(),
@@ -103,12 +67,7 @@ def _production_env(database: str, oauth_url: str = "http://127.0.0.1:9", **over
         "CLIENT_ID": CLIENT_ID,
         "CLIENT_SECRET": CLIENT_SECRET,
         "VIRTUAL_HOST": "https://backend.example.test",
-        "DB_ENGINE": "postgresql",
-        "DB_HOST": os.environ["DB_HOST"],
-        "DB_PORT": os.environ["DB_PORT"],
-        "DB_USER": os.environ["DB_USER"],
-        "DB_PASSWORD": os.environ["DB_PASSWORD"],
-        "DB_NAME": database,
+        **database.env(),
         "DJANGO_SUPERUSER_USERNAME": SUPERUSER["username"],
         "DJANGO_SUPERUSER_EMAIL": SUPERUSER["email"],
         "DJANGO_SUPERUSER_PASSWORD": SUPERUSER["password"],
@@ -211,8 +170,9 @@ def _wait_until_healthy(server: Gunicorn) -> None:
 
 
 @pytest.fixture(scope="module")
-def production_database(create_database) -> str:
-    return create_database()
+def production_database() -> Iterator[Database]:
+    with throwaway_database(configured_server(), "gunicorn_test") as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
@@ -365,16 +325,15 @@ def test_production_refuses_to_start_with_placeholder_secrets(app_dir, productio
 # ---- the entrypoint scripts' other paths ----------------------------------------------------------------------------
 
 
-def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, create_database):
-    database = create_database()
-    env = _production_env(database, BUILD_TARGET="dev")
+def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, throwaway_db):
+    env = _production_env(throwaway_db, BUILD_TARGET="dev")
 
     first = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
     second = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
 
     assert first.returncode == 0, first.stderr
     assert "command started" in first.stdout
-    assert _query(database, "SELECT is_superuser FROM auth_user WHERE username = %s", SUPERUSER["username"]) == [
+    assert throwaway_db.query("SELECT is_superuser FROM auth_user WHERE username = %s", (SUPERUSER["username"],)) == [
         (True,)
     ]
     assert second.returncode == 0, second.stderr
@@ -382,14 +341,12 @@ def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, 
     assert "command started" in second.stdout
 
 
-def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, create_database):
-    database = create_database()
-
-    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_production_env(database, RUN_MIGRATIONS="0"))
+def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, throwaway_db):
+    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_production_env(throwaway_db, RUN_MIGRATIONS="0"))
 
     assert result.returncode == 0, result.stderr
     assert "not migrating" in result.stdout
-    assert _query(database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+    assert throwaway_db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 
 
 def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):

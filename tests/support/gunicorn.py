@@ -16,6 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.databases import Database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
@@ -24,15 +25,6 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 # Hang guards for a server that never comes up or never stops, not speed requirements.
 START_TIMEOUT = 60
 STOP_TIMEOUT = 60
-
-
-@dataclass(frozen=True)
-class Database:
-    host: str
-    port: int
-    user: str
-    password: str
-    name: str
 
 
 def production_env(database: Database, oauth_server: str, **overrides: str) -> dict[str, str]:
@@ -46,12 +38,7 @@ def production_env(database: Database, oauth_server: str, **overrides: str) -> d
         "CLIENT_SECRET": CLIENT_SECRET,
         "VIRTUAL_HOST": "https://backend.example.test",
         "BITRIX24_OAUTH_SERVER": oauth_server,
-        "DB_ENGINE": "postgresql",
-        "DB_HOST": database.host,
-        "DB_PORT": str(database.port),
-        "DB_USER": database.user,
-        "DB_PASSWORD": database.password,
-        "DB_NAME": database.name,
+        **database.env(),
         **overrides,
     }
 

@@ -13,12 +13,9 @@ import re
 import shutil
 import subprocess
 import tempfile
-from contextlib import closing
 from pathlib import Path
 
-import psycopg2
-
-from tests.support.gunicorn import Database
+from tests.support.databases import MAINTENANCE_DATABASE, Database
 from tests.support.network import free_port
 
 USER = "appuser"
@@ -98,14 +95,5 @@ class ThrowawayPostgres:
             self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def database(self, name: str) -> Database:
+    def database(self, name: str = MAINTENANCE_DATABASE) -> Database:
         return Database("127.0.0.1", self.port, USER, self.password or "", name)
-
-    def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
-        connection = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user=USER, password=self.password, dbname=database
-        )
-        connection.autocommit = True
-        with closing(connection), connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
