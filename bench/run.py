@@ -42,7 +42,7 @@ from pathlib import Path
 from tests.support.databases import Database, throwaway_database
 from tests.support.fake_bitrix24 import Portal
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
-from tests.support.gunicorn import Gunicorn, production_env, request
+from tests.support.gunicorn import GUNICORN_COMMAND, Gunicorn, production_env, request
 from tests.support.paths import REPO_ROOT
 from tests.support.postgres_server import ThrowawayPostgres
 
@@ -159,7 +159,7 @@ def main() -> int:
         os.environ.update(env)  # this process seeds the database and mints JWTs with the same settings
         tokens = _migrate_and_seed()
         WORK_DIR.joinpath("gunicorn.log").unlink(missing_ok=True)
-        server = Gunicorn(env, WORK_DIR / "gunicorn.log", *GUNICORN_ARGS)
+        server = Gunicorn(env, WORK_DIR / "gunicorn.log", [*GUNICORN_COMMAND, *GUNICORN_ARGS])
         startup_seconds = server.start()
         try:
             figures = _measure(wrk, server, b24, tokens)

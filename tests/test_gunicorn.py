@@ -5,21 +5,13 @@ database and a fake Bitrix24 OAuth server on 127.0.0.1. Also the entrypoint scri
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
 import secrets
-import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from html.parser import HTMLParser
-from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -27,15 +19,25 @@ import pytest
 
 from tests.support.databases import Database, configured_server, throwaway_database
 from tests.support.docker_context import copy_build_context, dockerfile_stages
-from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
+from tests.support.fake_bitrix24 import CLIENT_SECRET
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import (
+    HANG_TIMEOUT,
+    NO_BITRIX24,
+    Answer,
+    Gunicorn,
+    base_env,
+    bearer,
+    bound_locally,
+    post_json,
+    production_env,
+    request,
+)
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
 
 PRODUCTION = dockerfile_stages()["production"]
 SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}
-# A hang guard for servers that never come up, not a speed requirement.
-START_TIMEOUT = 90
 
 
 def _instruction(stage: list[str], name: str) -> str:
@@ -48,125 +50,37 @@ def app_dir(tmp_path_factory) -> Path:
     app = tmp_path_factory.mktemp("app")
     copy_build_context(app)
     collectstatic = next(line for line in PRODUCTION if "collectstatic" in line).removeprefix("RUN ")
-    result = subprocess.run(["sh", "-c", collectstatic], cwd=app, env=_base_env(), capture_output=True, text=True)
+    result = subprocess.run(["sh", "-c", collectstatic], cwd=app, env=base_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return app
 
 
-def _base_env() -> dict[str, str]:
-    """What a container has before its configuration: a PATH whose `python` and `gunicorn` are this venv's."""
-    return {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "LANG": "C.UTF-8"}
+def _container_env(database: Database, oauth_server: str = NO_BITRIX24, **overrides: str) -> dict[str, str]:
+    """A proper production configuration as .env would give it, with an admin to create."""
+    return production_env(
+        database,
+        oauth_server,
+        **{
+            "DJANGO_SUPERUSER_USERNAME": SUPERUSER["username"],
+            "DJANGO_SUPERUSER_EMAIL": SUPERUSER["email"],
+            "DJANGO_SUPERUSER_PASSWORD": SUPERUSER["password"],
+            "BITRIX24_TIMEOUT": "30",  # the shutdown test holds Bitrix24's answer; the SDK must not give up first
+            "LOG_LEVEL": "INFO",
+            **overrides,
+        },
+    )
 
 
-def _production_env(database: Database, oauth_url: str = "http://127.0.0.1:9", **overrides: str) -> dict[str, str]:
-    """A proper production configuration, as .env would give it."""
-    return {
-        **_base_env(),
-        "BUILD_TARGET": "production",
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "CLIENT_ID": CLIENT_ID,
-        "CLIENT_SECRET": CLIENT_SECRET,
-        "VIRTUAL_HOST": "https://backend.example.test",
-        **database.env(),
-        "DJANGO_SUPERUSER_USERNAME": SUPERUSER["username"],
-        "DJANGO_SUPERUSER_EMAIL": SUPERUSER["email"],
-        "DJANGO_SUPERUSER_PASSWORD": SUPERUSER["password"],
-        "BITRIX24_OAUTH_SERVER": oauth_url,
-        "BITRIX24_TIMEOUT": "30",  # the shutdown test holds Bitrix24's answer; the SDK must not give up first
-        "LOG_LEVEL": "INFO",
-        **overrides,
-    }
+def _container_command(app: Path) -> list[str]:
+    """The production container's start: ENTRYPOINT + CMD."""
+    entrypoint = json.loads(_instruction(PRODUCTION, "ENTRYPOINT"))
+    return [str(app / "docker" / entrypoint[0]), *json.loads(_instruction(PRODUCTION, "CMD"))]
 
 
 def _run_script(app: Path, script: str, *command: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(app / "docker" / script), *command], cwd=app, env=env, capture_output=True, text=True, timeout=120
     )
-
-
-# ---- HTTP ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def cookie(self, name: str) -> str:
-        cookies = SimpleCookie()
-        for header in self.headers.get_all("Set-Cookie", []):
-            cookies.load(header)
-        return cookies[name].value
-
-    def json(self):
-        assert self.headers["Content-Type"] == "application/json", self.headers["Content-Type"]
-        return json.loads(self.body)
-
-
-def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Answer:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
-
-def _post_json(port: int, path: str, payload: dict, headers: dict | None = None) -> Answer:
-    return _request(
-        port, "POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
-    )
-
-
-@dataclass
-class Gunicorn:
-    port: int
-    process: subprocess.Popen
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for_output(self, text: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while text not in self.output():
-            assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{self.output()}"
-            time.sleep(0.05)
-
-
-@contextmanager
-def running_container(app: Path, env: dict, log: Path) -> Iterator[Gunicorn]:
-    """The production container's start: ENTRYPOINT + CMD, bound to a free port on 127.0.0.1."""
-    port = free_port()
-    entrypoint = json.loads(_instruction(PRODUCTION, "ENTRYPOINT"))
-    command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(app / "docker" / entrypoint[0]), *command], cwd=app, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = Gunicorn(port, process, log)
-    try:
-        _wait_until_healthy(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
-
-
-def _wait_until_healthy(server: Gunicorn) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        assert server.process.poll() is None, f"gunicorn exited:\n{server.output()}"
-        assert time.monotonic() < deadline, f"no healthy answer:\n{server.output()}"
-        try:
-            if _request(server.port, "GET", "/api/healthz").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +97,9 @@ def oauth() -> Iterator[FakeBitrix24Server]:
 
 @pytest.fixture(scope="module")
 def gunicorn(app_dir, production_database, oauth, tmp_path_factory) -> Iterator[Gunicorn]:
-    env = _production_env(production_database, oauth.url)
-    with running_container(app_dir, env, tmp_path_factory.mktemp("logs") / "gunicorn.log") as server:
+    env = _container_env(production_database, oauth.url)
+    log = tmp_path_factory.mktemp("logs") / "gunicorn.log"
+    with Gunicorn(env, log, _container_command(app_dir), cwd=app_dir) as server:
         yield server
 
 
@@ -192,22 +107,22 @@ def gunicorn(app_dir, production_database, oauth, tmp_path_factory) -> Iterator[
 
 
 def test_health_checks_pass(gunicorn):
-    answer = _request(gunicorn.port, "GET", "/api/healthz")
+    answer = request(gunicorn.port, "GET", "/api/healthz")
     healthcheck = json.loads(_instruction(dockerfile_stages()["base"], "HEALTHCHECK").split(" CMD ", 1)[1])
     probe = [arg.replace("127.0.0.1:8000", f"127.0.0.1:{gunicorn.port}") for arg in healthcheck]
 
     assert answer.status == 200
     assert answer.json() == {"status": "healthy", "database": "ok"}
-    assert subprocess.run(probe, env=_base_env(), capture_output=True, timeout=30).returncode == 0
+    assert subprocess.run(probe, env=base_env(), capture_output=True, timeout=30).returncode == 0
 
 
 def test_api_answers_json_through_the_whole_flow(gunicorn, oauth):
     grant = oauth.fake.grant()
 
-    token_answer = _post_json(gunicorn.port, "/api/getToken", oauth.fake.placement(grant))
+    token_answer = post_json(gunicorn.port, "/api/getToken", oauth.fake.placement(grant))
     token = token_answer.json()["token"]
-    listing = _request(gunicorn.port, "GET", "/api/enum", headers={"Authorization": f"Bearer {token}"})
-    unknown = _request(gunicorn.port, "GET", "/api/no-such-route")
+    listing = request(gunicorn.port, "GET", "/api/enum", headers=bearer(token))
+    unknown = request(gunicorn.port, "GET", "/api/no-such-route")
 
     assert token_answer.status == 200
     assert listing.status == 200
@@ -228,7 +143,7 @@ class _Stylesheets(HTMLParser):
 
 
 def test_admin_login_page_has_its_css(gunicorn):
-    page = _request(gunicorn.port, "GET", "/api/admin/login/")
+    page = request(gunicorn.port, "GET", "/api/admin/login/")
     parser = _Stylesheets()
     parser.feed(page.body.decode())
 
@@ -238,19 +153,19 @@ def test_admin_login_page_has_its_css(gunicorn):
     for href in parser.hrefs:
         # Collected with hashed names (WhiteNoise's manifest), served by gunicorn itself.
         assert re.fullmatch(r"/api/static/admin/css/[\w/-]+\.[0-9a-f]{12}\.css", href), href
-        css = _request(gunicorn.port, "GET", href)
+        css = request(gunicorn.port, "GET", href)
         assert css.status == 200, href
         assert css.headers["Content-Type"].startswith("text/css")
         assert css.body
 
 
 def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
-    login = _request(gunicorn.port, "GET", "/api/admin/login/")
+    login = request(gunicorn.port, "GET", "/api/admin/login/")
     csrf_cookie = login.cookie("csrftoken")
     csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.body.decode()).group(1)
 
     form = urlencode({"username": SUPERUSER["username"], "password": SUPERUSER["password"]})
-    signed_in = _request(
+    signed_in = request(
         gunicorn.port,
         "POST",
         "/api/admin/login/?next=/api/admin/",
@@ -258,7 +173,7 @@ def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
         {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
     )
     session = signed_in.cookie("sessionid")
-    index = _request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
+    index = request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
 
     assert signed_in.status == 302
     assert index.status == 200
@@ -269,9 +184,9 @@ def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
     grant = oauth.fake.grant()
 
     # The placement travels in the query string here, as some clients send it.
-    answer = _request(gunicorn.port, "POST", f"/api/getToken?{urlencode(oauth.fake.placement(grant))}")
+    answer = request(gunicorn.port, "POST", f"/api/getToken?{urlencode(oauth.fake.placement(grant))}")
     token = answer.json()["token"]
-    _request(gunicorn.port, "GET", f"/api/list?jwt={token}", headers={"Authorization": f"Bearer {token}"})
+    request(gunicorn.port, "GET", f"/api/list?jwt={token}", headers=bearer(token))
     gunicorn.wait_for_output('"GET /api/list" 200')
 
     log = gunicorn.output()
@@ -287,22 +202,27 @@ def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
 def test_sigterm_lets_the_request_in_flight_finish(app_dir, production_database, tmp_path):
     with (
         FakeBitrix24Server() as slow_bitrix24,
-        running_container(app_dir, _production_env(production_database, slow_bitrix24.url), tmp_path / "log") as server,
+        Gunicorn(
+            _container_env(production_database, slow_bitrix24.url),
+            tmp_path / "log",
+            _container_command(app_dir),
+            cwd=app_dir,
+        ) as server,
     ):
         grant = slow_bitrix24.fake.grant()
         slow_bitrix24.hang()  # Bitrix24 holds its app.info answer: getToken stays in flight
         answers: list[Answer] = []
         in_flight = threading.Thread(
-            target=lambda: answers.append(_post_json(server.port, "/api/getToken", slow_bitrix24.fake.placement(grant)))
+            target=lambda: answers.append(post_json(server.port, "/api/getToken", slow_bitrix24.fake.placement(grant)))
         )
         in_flight.start()
-        assert slow_bitrix24.wait_for_waiting(1, timeout=START_TIMEOUT)
+        assert slow_bitrix24.wait_for_waiting(1, timeout=HANG_TIMEOUT)
 
-        server.process.send_signal(signal.SIGTERM)
+        server.terminate()
         server.wait_for_output("Handling signal: term")
         slow_bitrix24.release()
-        in_flight.join(timeout=START_TIMEOUT)
-        exit_code = server.process.wait(timeout=START_TIMEOUT)
+        in_flight.join(timeout=HANG_TIMEOUT)
+        exit_code = server.wait()
 
     assert len(answers) == 1
     assert answers[0].status == 200
@@ -311,9 +231,8 @@ def test_sigterm_lets_the_request_in_flight_finish(app_dir, production_database,
 
 
 def test_production_refuses_to_start_with_placeholder_secrets(app_dir, production_database, tmp_path):
-    env = _production_env(production_database, JWT_SECRET="default_jwt_secret", RUN_MIGRATIONS="0")
-    port = free_port()
-    command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
+    env = _container_env(production_database, JWT_SECRET="default_jwt_secret", RUN_MIGRATIONS="0")
+    command = bound_locally(json.loads(_instruction(PRODUCTION, "CMD")), free_port())
 
     result = _run_script(app_dir, "entrypoint-prod.sh", *command, env=env)
 
@@ -326,7 +245,7 @@ def test_production_refuses_to_start_with_placeholder_secrets(app_dir, productio
 
 
 def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, throwaway_db):
-    env = _production_env(throwaway_db, BUILD_TARGET="dev")
+    env = _container_env(throwaway_db, BUILD_TARGET="dev")
 
     first = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
     second = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
@@ -342,7 +261,7 @@ def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, 
 
 
 def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, throwaway_db):
-    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_production_env(throwaway_db, RUN_MIGRATIONS="0"))
+    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_container_env(throwaway_db, RUN_MIGRATIONS="0"))
 
     assert result.returncode == 0, result.stderr
     assert "not migrating" in result.stdout
@@ -350,7 +269,7 @@ def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, throwaw
 
 
 def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
-    env = {**_base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(free_port()), "DB_WAIT_SECONDS": "1"}
+    env = {**base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(free_port()), "DB_WAIT_SECONDS": "1"}
 
     result = _run_script(app_dir, "wait-for-db.sh", env=env)
 
@@ -362,7 +281,7 @@ def test_prod_entrypoint_refuses_code_mounted_over_the_collected_static_files(tm
     result = subprocess.run(
         [str(REPO_ROOT / "docker" / "entrypoint-prod.sh"), "true"],
         cwd=tmp_path,
-        env=_base_env(),
+        env=base_env(),
         capture_output=True,
         text=True,
     )

@@ -49,7 +49,7 @@ def postgres(tmp_path_factory) -> Iterator[ThrowawayPostgres]:
     try:
         server.start()
         server.database().query("CREATE DATABASE migrated")
-        env = production_env(server.database("migrated"), "http://127.0.0.1:9")
+        env = production_env(server.database("migrated"))
         migrate(env)
         yield server
     finally:
@@ -331,7 +331,7 @@ def test_sigterm_under_load_finishes_the_requests_in_flight_and_exits_0(bitrix24
             assert bitrix24.wait_for_waiting(len(in_flight), timeout=WAIT_TIMEOUT)
             terminated = time.monotonic()
             server.terminate()
-            _wait_for(lambda: "Handling signal: term" in server.output())
+            server.wait_for_output("Handling signal: term")
             time.sleep(0.5)  # the workers are shutting down with requests in flight
             bitrix24.release()
             exit_status = server.wait()

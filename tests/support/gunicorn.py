@@ -1,5 +1,8 @@
-"""The production server as a child process: gunicorn with `gunicorn.conf.py` and the production settings, bound to
-a free port on 127.0.0.1. Used by the benchmark (`bench/run.py`) and `tests/test_load_and_faults.py`.
+"""The production server as a child process, and HTTP requests to it.
+
+`Gunicorn` runs the production image's command (`gunicorn wsgi:application -c gunicorn.conf.py`, or the image's
+ENTRYPOINT and CMD) with `production_env()`, bound to a free port of 127.0.0.1 instead of 0.0.0.0:8000. Used by the
+benchmark (`bench/run.py`), `tests/test_load_and_faults.py` and `tests/test_gunicorn.py`.
 """
 
 from __future__ import annotations
@@ -12,26 +15,39 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 
 from tests.support.databases import Database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
 
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-# Hang guards for a server that never comes up or never stops, not speed requirements.
-START_TIMEOUT = 60
-STOP_TIMEOUT = 60
+VENV_BIN = Path(sys.executable).parent
+# The production image's bind address (its CMD): a server started here listens on 127.0.0.1 instead.
+PRODUCTION_BIND = "0.0.0.0:8000"
+# The production image's CMD, with this venv's gunicorn.
+GUNICORN_COMMAND = (str(VENV_BIN / "gunicorn"), "wsgi:application", "--bind", PRODUCTION_BIND, "-c", "gunicorn.conf.py")
+# Nothing listens there: for a backend that must not need Bitrix24.
+NO_BITRIX24 = "http://127.0.0.1:9"
+# A hang guard for a server that never comes up, never stops or never logs what is awaited; not a speed requirement.
+HANG_TIMEOUT = 90
 
 
-def production_env(database: Database, oauth_server: str, **overrides: str) -> dict[str, str]:
-    """A proper production configuration (real-looking secrets), pointed at `database` and a fake Bitrix24."""
+def base_env() -> dict[str, str]:
+    """What a container has before its configuration: a PATH whose `python` and `gunicorn` are this venv's."""
+    return {"PATH": f"{VENV_BIN}:{os.environ['PATH']}", "LANG": "C.UTF-8"}
+
+
+def production_env(database: Database, oauth_server: str = NO_BITRIX24, **overrides: str) -> dict[str, str]:
+    """A container's environment with a proper production configuration (real-looking secrets), pointed at
+    `database` and a (fake) Bitrix24 OAuth server; overrides as keywords."""
     return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "settings",
+        **base_env(),
         "BUILD_TARGET": "production",
         "JWT_SECRET": secrets.token_urlsafe(48),
         "CLIENT_ID": CLIENT_ID,
@@ -43,32 +59,47 @@ def production_env(database: Database, oauth_server: str, **overrides: str) -> d
     }
 
 
+def bound_locally(command: Sequence[str], port: int) -> list[str]:
+    """`command` with the production image's bind address replaced by `port` of 127.0.0.1."""
+    return [arg.replace(PRODUCTION_BIND, f"127.0.0.1:{port}") for arg in command]
+
+
 @dataclass
 class Answer:
     status: int
-    content_type: str
+    headers: http.client.HTTPMessage
     body: bytes
     seconds: float  # from sending the request to the end of the answer
 
-    def json(self):
+    @property
+    def content_type(self) -> str:
+        return self.headers.get_content_type()
+
+    def json(self) -> Any:
         assert self.content_type == "application/json", (self.content_type, self.body[:200])
         return json.loads(self.body)
 
+    def cookie(self, name: str) -> str:
+        cookies = SimpleCookie()
+        for header in self.headers.get_all("Set-Cookie", []):
+            cookies.load(header)
+        return cookies[name].value
+
 
 def request(
-    port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 60
 ) -> Answer:
-    """One request on a connection of its own, closed after the answer."""
+    """One request to 127.0.0.1:`port` on a connection of its own, closed after the answer."""
     started = time.monotonic()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     with closing(connection):
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
         content = response.read()
-        return Answer(response.status, response.headers.get_content_type(), content, time.monotonic() - started)
+        return Answer(response.status, response.headers, content, time.monotonic() - started)
 
 
-def post_json(port: int, path: str, payload: dict, timeout: float = 30) -> Answer:
+def post_json(port: int, path: str, payload: dict, timeout: float = 60) -> Answer:
     return request(port, "POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json"}, timeout)
 
 
@@ -77,24 +108,24 @@ def bearer(token: str) -> dict[str, str]:
 
 
 class Gunicorn:
-    """`gunicorn wsgi:application -c gunicorn.conf.py`, as the production image runs it, on 127.0.0.1."""
+    """`command` (by default the production image's CMD, run in the repository) on a free port of 127.0.0.1."""
 
-    def __init__(self, env: dict[str, str], log: Path, *extra_args: str) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, command: Sequence[str] = GUNICORN_COMMAND, cwd: Path = REPO_ROOT
+    ) -> None:
         self.env = env
         self.log = log
+        self.cwd = cwd
         self.port = free_port()
-        self.args = [str(GUNICORN), "wsgi:application", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}"]
-        self.args += extra_args
+        self.args = bound_locally(command, self.port)
         self.process: subprocess.Popen | None = None
 
     def start(self) -> float:
         """Start it and wait for its first answer (`/api/healthz`); return the seconds that took."""
         started = time.monotonic()
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.args, cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        while self.process.poll() is None and time.monotonic() - started < START_TIMEOUT:
+            self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        while self.process.poll() is None and time.monotonic() - started < HANG_TIMEOUT:
             try:
                 if request(self.port, "GET", "/api/healthz", timeout=5).status == 200:
                     return time.monotonic() - started
@@ -103,7 +134,7 @@ class Gunicorn:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT} s:\n{self.output()}")
+        raise RuntimeError(f"gunicorn did not answer within {HANG_TIMEOUT} s:\n{self.output()}")
 
     def worker_pids(self) -> list[int]:
         pid = self.process.pid
@@ -115,7 +146,7 @@ class Gunicorn:
 
     def wait(self) -> int:
         try:
-            return self.process.wait(timeout=STOP_TIMEOUT)
+            return self.process.wait(timeout=HANG_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -130,10 +161,16 @@ class Gunicorn:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_for_output(self, text: str) -> None:
+        deadline = time.monotonic() + HANG_TIMEOUT
+        while text not in self.output():
+            assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{self.output()}"
+            time.sleep(0.02)
+
     def __enter__(self) -> Gunicorn:
         self.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.stop()
