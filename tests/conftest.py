@@ -1,3 +1,5 @@
+import io
+import logging
 import os
 from collections.abc import Iterator
 
@@ -31,6 +33,19 @@ def throwaway_db() -> Iterator[Database]:
     """A new, empty database on the tests' PostgreSQL server, dropped after the test."""
     with throwaway_database(configured_server(), "test_throwaway") as database:
         yield database
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The project's own stdout handler (filter and formatter as configured), writing into a buffer at DEBUG."""
+    root = logging.getLogger()
+    (handler,) = (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.get_name() == "stdout")
+    buffer = io.StringIO()
+    old_stream, old_level = handler.setStream(buffer), root.level
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    handler.setStream(old_stream)
+    root.setLevel(old_level)
 
 
 @pytest.fixture

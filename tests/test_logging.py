@@ -1,6 +1,5 @@
 """What reaches the log: every event as a line on stdout, and never a token, a secret or an Authorization header."""
 
-import io
 import logging
 import sys
 
@@ -12,19 +11,6 @@ from main.logging import OneLineFormatter
 from tests.support.fake_bitrix24 import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def log_output():
-    """The project's own stdout handler (filter and formatter as configured), writing into a buffer at DEBUG."""
-    root = logging.getLogger()
-    (handler,) = (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.get_name() == "stdout")
-    buffer = io.StringIO()
-    old_stream, old_level = handler.setStream(buffer), root.level
-    root.setLevel(logging.DEBUG)
-    yield buffer
-    handler.setStream(old_stream)
-    root.setLevel(old_level)
 
 
 def test_full_flow_and_errors_log_no_credentials(client, fake_b24, log_output):
