@@ -44,7 +44,7 @@ from tests.support.fake_bitrix24 import Portal
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
 from tests.support.gunicorn import GUNICORN_COMMAND, Gunicorn, production_env, request
 from tests.support.paths import REPO_ROOT
-from tests.support.postgres_server import ThrowawayPostgres
+from tests.support.postgres_server import ThrowawayPostgres, server_binaries
 
 BENCH_DIR = REPO_ROOT / "bench"
 WORK_DIR = BENCH_DIR / "tmp"  # logs and request files of the last run (git-ignored)
@@ -148,7 +148,7 @@ class EndpointResult:
 
 
 def main() -> int:
-    wrk = _wrk()
+    wrk = _check_tools()
     WORK_DIR.mkdir(exist_ok=True)
     with (
         _database_server() as (database_server, database_description),
@@ -179,17 +179,23 @@ def main() -> int:
 # --- set-up ---------------------------------------------------------------------------------------------------
 
 
-def _wrk() -> str:
-    """wrk's path, installing Debian's package when it is missing (as root)."""
-    found = shutil.which("wrk")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("Installing wrk (Debian package)...", file=sys.stderr)
-        command = ["apt-get", "install", "-y", "-q", "wrk"]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
-        found = shutil.which("wrk")
-    if found is None:
-        sys.exit("make bench needs wrk: install it (Debian/Ubuntu: apt-get install wrk) and run again.")
-    return found
+def _check_tools() -> str:
+    """wrk's path. Exits saying what to install when wrk, or PostgreSQL's server binaries for a server of the
+    benchmark's own, are missing: the benchmark installs nothing itself."""
+    missing = []
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        missing.append("wrk (Debian/Ubuntu: apt-get install wrk)")
+    if EXISTING_SERVER is None:
+        try:
+            server_binaries()
+        except RuntimeError:
+            missing.append(
+                "PostgreSQL's server binaries, initdb and pg_ctl (Debian/Ubuntu: apt-get install postgresql)"
+            )
+    if missing:
+        sys.exit(f"make bench needs {' and '.join(missing)}: install what is missing and run again.")
+    return wrk
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from tests.support.network import free_port
 USER = "appuser"
 
 
-def _postgres_bin() -> Path:
+def server_binaries() -> Path:
     """The newest PostgreSQL server binaries (Debian keeps them off PATH, under /usr/lib/postgresql/<major>/bin)."""
     found = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.parts[-3]) or 0)
@@ -42,7 +42,7 @@ class ThrowawayPostgres:
     """
 
     def __init__(self, password: str | None = None, durable: bool = False) -> None:
-        self.bin = _postgres_bin()
+        self.bin = server_binaries()
         self.password = password
         self.durable = durable
         self.as_postgres = os.geteuid() == 0
