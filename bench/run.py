@@ -147,6 +147,43 @@ class EndpointResult:
         return sum(run.cpu_seconds for run in self.runs) / max(self.requests, 1) * 1e6
 
 
+@dataclass(frozen=True)
+class PlacementPhase:
+    """Placement getToken requests of one phase, sent one at a time."""
+
+    p50_ms: float
+    calls_per_request: float  # app.info calls to Bitrix24
+
+
+@dataclass(frozen=True)
+class Placements:
+    samples: int  # new placements, each sent twice
+    first: PlacementPhase  # new access tokens
+    repeat: PlacementPhase  # the same placements again
+    calls_per_wrk_repeat: float  # app.info calls per repeated placement that wrk sent
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What was measured while gunicorn served."""
+
+    endpoints: dict[str, EndpointResult]  # by name, the ceiling first
+    placements: Placements
+    requests_served: int
+    worker_rss_mb: list[float]
+
+
+@dataclass(frozen=True)
+class Results:
+    """A run's figures: what bench/results.md shows and the goals are judged on."""
+
+    machine: str
+    database: str
+    measurements: Measurements
+    startup_seconds: float  # from gunicorn's start to its first answer
+    gunicorn_exit_status: int  # after SIGTERM
+
+
 def main() -> int:
     wrk = _check_tools()
     WORK_DIR.mkdir(exist_ok=True)
@@ -162,15 +199,15 @@ def main() -> int:
         server = Gunicorn(env, WORK_DIR / "gunicorn.log", [*GUNICORN_COMMAND, *GUNICORN_ARGS])
         startup_seconds = server.start()
         try:
-            figures = _measure(wrk, server, b24, tokens)
+            measurements = _measure(wrk, server, b24, tokens)
         finally:
             exit_status = server.stop()
-        figures.update(machine=_machine(), database=database_description)
-    figures.update(startup_seconds=startup_seconds, gunicorn_exit=exit_status)
-    report = _report(figures)
+        machine = _machine()
+    results = Results(machine, database_description, measurements, startup_seconds, exit_status)
+    report = _report(results)
     print(report)
     RESULTS.write_text(report)
-    missed = _missed_goals(figures)
+    missed = _missed_goals(results)
     for goal in missed:
         print(f"GOAL MISSED: {goal}", file=sys.stderr)
     return 1 if missed else 0
@@ -265,13 +302,9 @@ class PlacementSamples:
             self.seconds[phase] += [_post_placement(port, body) for body in bodies]
             self.calls[phase] += b24.fake.calls_to(APP_INFO) - calls_before
 
-    def figures(self) -> dict:
-        figures = {}
-        for phase, seconds in self.seconds.items():
-            figures[f"placement_{phase}_p50_ms"] = statistics.median(seconds) * 1000
-            figures[f"placement_{phase}_calls"] = self.calls[phase] / len(seconds)
-        figures["placement_samples"] = len(self.seconds["first"])
-        return figures
+    def phase(self, name: str) -> PlacementPhase:
+        seconds = self.seconds[name]
+        return PlacementPhase(statistics.median(seconds) * 1000, self.calls[name] / len(seconds))
 
 
 def _placement_bodies(b24: FakeBitrix24Server, prefix: str, count: int = PLACEMENTS) -> list[bytes]:
@@ -330,7 +363,7 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) -> dict:
+def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) -> Measurements:
     endpoints = [
         Endpoint(CEILING, "GET", "/api/ceiling", "bearer", tokens),
         Endpoint("Bearer GET /api/list", "GET", "/api/list", "bearer", tokens),
@@ -362,9 +395,7 @@ def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) 
         placements.measure(server.port, b24, _placement_bodies(b24, f"round-{number}"))
         rates = ", ".join(f"{r[-1].rps:.0f}" for r in runs.values())
         print(f"round {number}/{ROUNDS}, requests/s: {rates}", file=sys.stderr)
-    figures = placements.figures()
     placement_requests = sum(run.requests for run in runs[endpoints[-1].name])
-    figures["placement_wrk_calls"] = wrk_calls / max(placement_requests, 1)
     results = {
         name: EndpointResult(
             endpoint_runs, statistics.median(r.rps / c.rps for r, c in zip(endpoint_runs, runs[CEILING], strict=True))
@@ -374,10 +405,17 @@ def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) 
     served = sum(result.requests for result in results.values())
     while served < MIN_REQUESTS:  # worker memory is read after at least MIN_REQUESTS requests
         served += _run_wrk(wrk, server, endpoints[1], 10).requests
-    figures.update(
-        results=results, requests_served=served, worker_rss_mb=[_rss_mb(pid) for pid in server.worker_pids()]
+    return Measurements(
+        endpoints=results,
+        placements=Placements(
+            samples=len(placements.seconds["first"]),
+            first=placements.phase("first"),
+            repeat=placements.phase("repeat"),
+            calls_per_wrk_repeat=wrk_calls / max(placement_requests, 1),
+        ),
+        requests_served=served,
+        worker_rss_mb=[_rss_mb(pid) for pid in server.worker_pids()],
     )
-    return figures
 
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -404,26 +442,26 @@ def _worker_model() -> str:
     return model + (f" overridden by `{shlex.join(GUNICORN_ARGS)}`" if GUNICORN_ARGS else "")
 
 
-def _report(figures: dict) -> str:
-    results: dict[str, EndpointResult] = figures["results"]
+def _report(results: Results) -> str:
+    measured = results.measurements
+    placements = measured.placements
     rows = [
         "| endpoint | requests/s | p50 ms | p99 ms | errors | ratio to ceiling | server CPU µs/request |",
         "|---|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.ratio:.2f} | "
             f"{r.cpu_us_per_request:.0f} |"
-            for name, r in results.items()
+            for name, r in measured.endpoints.items()
         ),
     ]
-    rss = figures["worker_rss_mb"]
-    missed = _missed_goals(figures)
+    missed = _missed_goals(results)
     return "\n".join(
         [
             "# Benchmark results (`make bench`)",
             "",
             f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
-            f"- Machine: {figures['machine']}",
-            f"- Server: {_worker_model()}, production settings. Database: {figures['database']}.",
+            f"- Machine: {results.machine}",
+            f"- Server: {_worker_model()}, production settings. Database: {results.database}.",
             f"- Load: `wrk -t{THREADS} -c{CONNECTIONS}` on the same machine, {DURATION:g} s per endpoint in {ROUNDS}"
             " rounds, the endpoints taking turns; ratio, p50 and p99 are medians over the rounds. Each request carries"
             f" another of {ACCOUNTS} JWTs (or of {REPEATED_PLACEMENTS} placements). Errors: non-2xx answers plus"
@@ -433,21 +471,21 @@ def _report(figures: dict) -> str:
             *rows,
             "",
             f"Placement `POST /api/getToken` one at a time, {LATENCY_MS:g} ms injected latency on the fake Bitrix24"
-            f" OAuth server: {PLACEMENTS} new placements per round, {figures['placement_samples']} in all, each sent"
+            f" OAuth server: {PLACEMENTS} new placements per round, {placements.samples} in all, each sent"
             " twice (first call, then repeat):",
             "",
             "| placement | p50 ms | Bitrix24 calls per request |",
             "|---|---:|---:|",
-            f"| first call (new access token) | {figures['placement_first_p50_ms']:.1f} | "
-            f"{figures['placement_first_calls']:.2f} |",
-            f"| repeat (access token already verified) | {figures['placement_repeat_p50_ms']:.1f} | "
-            f"{figures['placement_repeat_calls']:.2f} |",
-            f"| repeats under wrk (table above) | | {figures['placement_wrk_calls']:.2f} |",
+            f"| first call (new access token) | {placements.first.p50_ms:.1f} | "
+            f"{placements.first.calls_per_request:.2f} |",
+            f"| repeat (access token already verified) | {placements.repeat.p50_ms:.1f} | "
+            f"{placements.repeat.calls_per_request:.2f} |",
+            f"| repeats under wrk (table above) | | {placements.calls_per_wrk_repeat:.2f} |",
             "",
-            f"- Worker memory (RSS) after {figures['requests_served']:,} requests: "
-            f"{', '.join(f'{mb:.1f}' for mb in rss)} MB",
-            f"- Start-up to first answer (`/api/healthz`): {figures['startup_seconds']:.2f} s",
-            f"- gunicorn's exit status after SIGTERM: {figures['gunicorn_exit']}",
+            f"- Worker memory (RSS) after {measured.requests_served:,} requests: "
+            f"{', '.join(f'{mb:.1f}' for mb in measured.worker_rss_mb)} MB",
+            f"- Start-up to first answer (`/api/healthz`): {results.startup_seconds:.2f} s",
+            f"- gunicorn's exit status after SIGTERM: {results.gunicorn_exit_status}",
             "",
             "Goals of issue 5: " + ("all met." if not missed else "missed: " + "; ".join(missed)),
             "",
@@ -455,26 +493,32 @@ def _report(figures: dict) -> str:
     )
 
 
-def _missed_goals(figures: dict) -> list[str]:
-    results: dict[str, EndpointResult] = figures["results"]
+def _missed_goals(results: Results) -> list[str]:
+    endpoints = results.measurements.endpoints
+    placements = results.measurements.placements
+    worker_rss_mb = max(results.measurements.worker_rss_mb)
     missed = [
-        f"{name} at {results[name].ratio:.2f} x the ceiling (goal {goal} x)"
+        f"{name} at {endpoints[name].ratio:.2f} x the ceiling (goal {goal} x)"
         for name, goal in MIN_RATIO.items()
-        if results[name].ratio < goal
+        if endpoints[name].ratio < goal
     ]
-    missed += [f"{name}: {r.errors} errors" for name, r in results.items() if r.errors]
-    if figures["placement_first_p50_ms"] >= MAX_FIRST_PLACEMENT_P50_MS:
-        missed.append(f"first placement p50 {figures['placement_first_p50_ms']:.1f} ms")
-    if figures["placement_repeat_p50_ms"] >= MAX_REPEAT_PLACEMENT_P50_MS:
-        missed.append(f"repeated placement p50 {figures['placement_repeat_p50_ms']:.1f} ms")
-    if figures["placement_first_calls"] != 1 or figures["placement_repeat_calls"] or figures["placement_wrk_calls"]:
+    missed += [f"{name}: {r.errors} errors" for name, r in endpoints.items() if r.errors]
+    if placements.first.p50_ms >= MAX_FIRST_PLACEMENT_P50_MS:
+        missed.append(f"first placement p50 {placements.first.p50_ms:.1f} ms")
+    if placements.repeat.p50_ms >= MAX_REPEAT_PLACEMENT_P50_MS:
+        missed.append(f"repeated placement p50 {placements.repeat.p50_ms:.1f} ms")
+    if (
+        placements.first.calls_per_request != 1
+        or placements.repeat.calls_per_request
+        or placements.calls_per_wrk_repeat
+    ):
         missed.append("Bitrix24 calls per placement are not 1 (first) and 0 (repeats)")
-    if max(figures["worker_rss_mb"]) >= MAX_WORKER_RSS_MB:
-        missed.append(f"worker RSS {max(figures['worker_rss_mb']):.1f} MB")
-    if figures["startup_seconds"] >= MAX_STARTUP_SECONDS:
-        missed.append(f"start-up {figures['startup_seconds']:.2f} s")
-    if figures["gunicorn_exit"] != 0:
-        missed.append(f"gunicorn exited with {figures['gunicorn_exit']}")
+    if worker_rss_mb >= MAX_WORKER_RSS_MB:
+        missed.append(f"worker RSS {worker_rss_mb:.1f} MB")
+    if results.startup_seconds >= MAX_STARTUP_SECONDS:
+        missed.append(f"start-up {results.startup_seconds:.2f} s")
+    if results.gunicorn_exit_status != 0:
+        missed.append(f"gunicorn exited with {results.gunicorn_exit_status}")
     return missed
 
 
