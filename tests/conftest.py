@@ -3,6 +3,7 @@ import os
 import pytest
 import responses
 
+from main.jwts import issue_jwt
 from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
@@ -44,12 +45,15 @@ def account(db):
 @pytest.fixture
 def bearer(account):
     """Headers that authenticate as `account` with a fresh JWT."""
-    return {"HTTP_AUTHORIZATION": f"Bearer {account.create_jwt_token()}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {issue_jwt(account.pk)}"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Each test starts with no cached account checks."""
+def _fresh_caches():
+    """Each test starts with no cached account access answers and no failed admin logins."""
     from django.core.cache import cache
 
+    from main.access import recent_answers
+
+    recent_answers.clear()
     cache.clear()
