@@ -5,7 +5,7 @@ Other modules read `config`, never `os.environ`, so `.env.example` documents the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,7 +61,6 @@ class Config:
     secure_cookies: bool
     secure_ssl_redirect: bool
     secure_hsts_seconds: int
-    cloudpub_token: str = field(repr=False, default="")
 
     @property
     def is_production(self) -> bool:
@@ -119,7 +118,6 @@ def load_config(env: Env | None = None) -> Config:
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),
         secure_hsts_seconds=env.int("SECURE_HSTS_SECONDS", 0),
-        cloudpub_token=env.str("CLOUDPUB_TOKEN", ""),
     )
 
 

@@ -1,4 +1,8 @@
-"""Django settings. Every value that varies between deployments comes from `config`."""
+"""Django settings. Every value that varies between deployments comes from `config`.
+
+The app (`main/`) reads its own settings below from here, never from `config`, so tests change them with Django's
+`override_settings`.
+"""
 
 from config import BASE_DIR, config
 
@@ -69,10 +73,25 @@ else:
         }
     }
 
-# Per-process cache: it holds only short-lived answers (see Bitrix24Account.check_access), so nothing is shared.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}}
+# Per-process cache, used only by the admin login throttle (main/admin_login.py).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- The app's own settings ------------------------------------------------------------------------------------
+# Your Bitrix24 app's OAuth credentials, and the OAuth server b24pysdk asks (tests and benchmarks use a fake).
+BITRIX24_CLIENT_ID = config.client_id
+BITRIX24_CLIENT_SECRET = config.client_secret
+BITRIX24_OAUTH_SERVER = config.bitrix24_oauth_server
+# Limits for each call to Bitrix24: seconds per connection and read, and attempts for answers of 503.
+BITRIX24_TIMEOUT = config.bitrix24_timeout
+BITRIX24_MAX_RETRIES = config.bitrix24_max_retries
+# The backend's own JWTs (main/jwts.py).
+JWT_SECRET = config.jwt_secret
+JWT_ALGORITHM = config.jwt_algorithm
+JWT_LIFETIME_MINUTES = config.jwt_lifetime_minutes
+# How long a process trusts its last look at an account's status (main/access.py).
+ACCESS_CHECK_SECONDS = config.access_check_seconds
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -93,7 +112,7 @@ STORAGES = {
 
 # The admin's CSRF failures answer in JSON like everything else (main/views.py).
 CSRF_FAILURE_VIEW = "main.views.csrf_failure"
-# Failed admin logins per username and address before the login answers 429 (main/utils/login_throttle.py).
+# Failed admin logins per username and address before the login answers 429 (main/admin_login.py).
 ADMIN_LOGIN_MAX_FAILURES = config.admin_login_max_failures
 ADMIN_LOGIN_LOCKOUT_SECONDS = config.admin_login_lockout_seconds
 

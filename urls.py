@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from main.admin_login import admin_login
 from main.urls import api_not_found
-from main.utils.login_throttle import admin_login
 
 urlpatterns = [
     # Ahead of the admin's own login URL: the same view, refusing a username that failed too often.

@@ -265,6 +265,7 @@ def _migrate_and_seed() -> Path:
     from django.core.management import call_command
 
     django.setup()
+    from main.jwts import issue_jwt
     from main.models import AccountStatus, Bitrix24Account
 
     call_command("migrate", "--noinput", verbosity=0)
@@ -282,7 +283,7 @@ def _migrate_and_seed() -> Path:
         for n in range(ACCOUNTS)
     )
     tokens = WORK_DIR / "jwts.txt"
-    tokens.write_text("".join(account.create_jwt_token() + "\n" for account in accounts))
+    tokens.write_text("".join(issue_jwt(account.pk) + "\n" for account in accounts))
     return tokens
 
 

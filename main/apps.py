@@ -1,7 +1,9 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core import checks
+from django.core.signals import setting_changed
 from django.db.backends.signals import connection_created
-
-from config import DEFAULT_OAUTH_SERVER, config
 
 
 def _read_json_columns_as_text(sender, connection, **kwargs) -> None:
@@ -15,24 +17,18 @@ def _read_json_columns_as_text(sender, connection, **kwargs) -> None:
         register_default_json(conn_or_curs=connection.connection, loads=lambda text: text)
 
 
-def _point_sdk_at_oauth_server(base_url: str) -> None:
-    """Send b24pysdk's OAuth calls (`app.info`, token refresh) to BITRIX24_OAUTH_SERVER.
-
-    The SDK has the address as a class constant; a fake Bitrix24 (tests, benchmarks) needs another one.
-    """
-    from b24pysdk.api.requesters import BitrixOAuthRequester
-
-    BitrixOAuthRequester._OAUTH_TOKEN_URL = f"{base_url}/oauth/token/"
-    BitrixOAuthRequester._APP_INFO_URL = f"{base_url}/rest/app.info/"
-
-
 class MainConfig(AppConfig):
+    """The app's wiring, all of it here: signal receivers, system checks and the SDK's OAuth server."""
+
     name = "main"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from main import checks  # noqa: F401 - registers the system checks
+        from main import admin_login, b24sdk
+        from main.checks import check_production_settings
 
+        checks.register(check_production_settings, checks.Tags.security)
         connection_created.connect(_read_json_columns_as_text, dispatch_uid="main.read_json_columns_as_text")
-        if config.bitrix24_oauth_server != DEFAULT_OAUTH_SERVER:
-            _point_sdk_at_oauth_server(config.bitrix24_oauth_server)
+        user_login_failed.connect(admin_login.count_failed_login, dispatch_uid="main.count_failed_login")
+        user_logged_in.connect(admin_login.clear_failed_logins, dispatch_uid="main.clear_failed_logins")
+        b24sdk.use_oauth_server(settings.BITRIX24_OAUTH_SERVER)
+        setting_changed.connect(b24sdk.follow_oauth_server_setting, dispatch_uid="main.follow_oauth_server_setting")

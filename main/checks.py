@@ -1,24 +1,25 @@
 """System checks that refuse to run production with placeholder or weak secrets.
 
 They run with every management command and at gunicorn start-up (gunicorn.conf.py), so an unsafe production
-deployment stops before it serves a request.
+deployment stops before it serves a request. `MainConfig.ready()` registers them.
 """
 
 from __future__ import annotations
 
-from django.core.checks import Error, Tags, register
+from django.conf import settings
+from django.core.checks import Error
 
-from config import DEFAULT_JWT_SECRET, PLACEHOLDER_CLIENT_ID, PLACEHOLDER_CLIENT_SECRET, Config, config
+from config import DEFAULT_JWT_SECRET, PLACEHOLDER_CLIENT_ID, PLACEHOLDER_CLIENT_SECRET
 
 MIN_JWT_SECRET_LENGTH = 32
 
 
-def production_config_errors(cfg: Config) -> list[Error]:
-    """What makes `cfg` unsafe to run in production (nothing in development)."""
-    if not cfg.is_production:
+def check_production_settings(app_configs, **kwargs) -> list[Error]:
+    """What makes the settings unsafe to run in production (nothing in development, where DEBUG is on)."""
+    if settings.DEBUG:
         return []
     errors = []
-    if cfg.jwt_secret == DEFAULT_JWT_SECRET or len(cfg.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+    if settings.JWT_SECRET == DEFAULT_JWT_SECRET or len(settings.JWT_SECRET) < MIN_JWT_SECRET_LENGTH:
         errors.append(
             Error(
                 f"JWT_SECRET must be set to a random value of at least {MIN_JWT_SECRET_LENGTH} characters.",
@@ -26,7 +27,10 @@ def production_config_errors(cfg: Config) -> list[Error]:
                 id="main.E001",
             )
         )
-    if cfg.client_id == PLACEHOLDER_CLIENT_ID or cfg.client_secret == PLACEHOLDER_CLIENT_SECRET:
+    if (
+        settings.BITRIX24_CLIENT_ID == PLACEHOLDER_CLIENT_ID
+        or settings.BITRIX24_CLIENT_SECRET == PLACEHOLDER_CLIENT_SECRET
+    ):
         errors.append(
             Error(
                 "CLIENT_ID and CLIENT_SECRET must be your Bitrix24 app's OAuth credentials, not the placeholders.",
@@ -35,8 +39,3 @@ def production_config_errors(cfg: Config) -> list[Error]:
             )
         )
     return errors
-
-
-@register(Tags.security)
-def check_production_config(app_configs, **kwargs) -> list[Error]:
-    return production_config_errors(config)

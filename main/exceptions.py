@@ -1,10 +1,11 @@
-"""Errors that end a request with a JSON answer. Each carries its HTTP status and a message safe to show."""
+"""Errors that end a request with a JSON answer. Each carries its HTTP status and a message safe to show.
+
+`log_errors` (main/utils/decorators/log_errors.py) is the one place that turns them into answers.
+"""
 
 from __future__ import annotations
 
 from http import HTTPStatus
-
-from django.http import JsonResponse
 
 
 class ApiError(Exception):
@@ -14,9 +15,6 @@ class ApiError(Exception):
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
         super().__init__(self.message)
-
-    def response(self) -> JsonResponse:
-        return JsonResponse({"error": self.message}, status=self.status)
 
 
 class BadRequest(ApiError):

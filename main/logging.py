@@ -11,7 +11,9 @@ import logging
 import re
 from contextvars import ContextVar
 
-from config import PLACEHOLDER_CLIENT_SECRET, config
+from django.conf import settings
+
+from config import PLACEHOLDER_CLIENT_SECRET
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 6
@@ -29,16 +31,6 @@ _PATTERNS = (
 )
 
 
-def _static_secrets() -> tuple[str, ...]:
-    secrets = [config.jwt_secret]
-    if config.client_secret != PLACEHOLDER_CLIENT_SECRET:
-        secrets.append(config.client_secret)
-    return tuple(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH)
-
-
-_STATIC_SECRETS = _static_secrets()
-
-
 def remember_secrets(*values: object) -> None:
     """Mask these values in every log line written while the current request is served."""
     found = tuple(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LENGTH)
@@ -50,8 +42,15 @@ def forget_request_secrets() -> None:
     _request_secrets.set(())
 
 
+def _configured_secrets() -> tuple[str, ...]:
+    # The placeholder is a word of log lines ("client_secret=..."), not a secret: masking it would hide the key the
+    # patterns below look for.
+    secrets = (settings.JWT_SECRET, settings.BITRIX24_CLIENT_SECRET)
+    return tuple(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH and s != PLACEHOLDER_CLIENT_SECRET)
+
+
 def redact(text: str) -> str:
-    for secret in (*_STATIC_SECRETS, *_request_secrets.get()):
+    for secret in (*_configured_secrets(), *_request_secrets.get()):
         text = text.replace(secret, MASK)
     text = _PATTERNS[0].sub(MASK, text)
     for pattern in _PATTERNS[1:]:

@@ -1,8 +1,5 @@
-"""The API. Each view states its method, its log name and that it needs an authenticated Bitrix24 account.
-
-Every view is CSRF-exempt: callers prove themselves with placement data or a JWT, never with cookies, and a
-wrong method must get the JSON 405 rather than Django's HTML CSRF page.
-"""
+"""The API. Each view states its methods (`api_view`) and whether it needs the caller's Bitrix24 account
+(`auth_required`); see main/utils/decorators/ for what they do."""
 
 from __future__ import annotations
 
@@ -11,64 +8,42 @@ from http import HTTPStatus
 
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
+from main.jwts import issue_jwt
 from main.models import AccountStatus, ApplicationInstallation
+from main.placement_data import optional_text
 from main.utils.authorized_request import AuthorizedRequest
+from main.utils.decorators.api_view import api_view
 from main.utils.decorators.auth_required import auth_required
-from main.utils.decorators.collect_request_data import collect_request_data
-from main.utils.decorators.log_errors import log_errors
-from main.utils.decorators.require_methods import require_GET, require_POST
-from main.utils.placement import optional_text
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_GET
-@log_errors("root")
-@collect_request_data
+@api_view("GET")
 @auth_required
 def root(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse({"message": "Python Backend is running"})
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_GET
-@log_errors("health")
-@collect_request_data
+@api_view("GET")
 @auth_required
 def health(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse({"status": "healthy", "backend": "python", "timestamp": time.time()})
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_GET
-@log_errors("get_enum")
-@collect_request_data
+@api_view("GET")
 @auth_required
 def get_enum(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse(["option 1", "option 2", "option 3"], safe=False)
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_GET
-@log_errors("get_list")
-@collect_request_data
+@api_view("GET")
 @auth_required
 def get_list(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse(["element 1", "element 2", "element 3"], safe=False)
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_POST
-@log_errors("install")
+@api_view("POST")
 @transaction.atomic  # a refused install also undoes the account update its placement data made
-@collect_request_data
 @auth_required
 def install(request: AuthorizedRequest) -> JsonResponse:
     fields = {
@@ -82,19 +57,13 @@ def install(request: AuthorizedRequest) -> JsonResponse:
     return JsonResponse({"message": "Installation successful"})
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_POST
-@log_errors("get_token")
-@collect_request_data
+@api_view("POST")
 @auth_required
 def get_token(request: AuthorizedRequest) -> JsonResponse:
-    return JsonResponse({"token": request.bitrix24_account.create_jwt_token()})
+    return JsonResponse({"token": issue_jwt(request.bitrix24_account.pk)})
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_GET
+@api_view("GET")
 def healthz(request: HttpRequest) -> JsonResponse:
     """Public liveness and readiness probe for load balancers: 200 when the database answers, 503 otherwise."""
     try:

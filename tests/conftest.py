@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 import responses
 
+from main.jwts import issue_jwt
 from tests.support.databases import Database, configured_server, throwaway_database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
 
@@ -68,12 +69,15 @@ def account(db):
 @pytest.fixture
 def bearer(account):
     """Headers that authenticate as `account` with a fresh JWT."""
-    return {"HTTP_AUTHORIZATION": f"Bearer {account.create_jwt_token()}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {issue_jwt(account.pk)}"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Each test starts with no cached account checks."""
+def _fresh_caches():
+    """Each test starts with no cached account access answers and no failed admin logins."""
     from django.core.cache import cache
 
+    from main.access import recent_answers
+
+    recent_answers.clear()
     cache.clear()

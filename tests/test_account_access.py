@@ -7,12 +7,11 @@ same way, then call the API as the frontend does.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
 
-from config import config
+from main.jwts import account_id_from_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import PORTAL_A
 from tests.support.invariants import assert_refused, rows
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.django_db
 
 APP_INFO = "/rest/app.info/"
 INACTIVE = "This Bitrix24 account is not active"
-
-
-@pytest.fixture
-def access_check_seconds(monkeypatch):
-    """Set ACCESS_CHECK_SECONDS for the test."""
-
-    def use(seconds: float) -> None:
-        monkeypatch.setattr("main.models.config", dataclasses.replace(config, access_check_seconds=seconds))
-
-    return use
 
 
 def _deactivate(account: Bitrix24Account, how: str) -> None:
@@ -55,8 +44,8 @@ def _placed_account(client, fake_b24, **grant) -> tuple[Bitrix24Account, dict]:
 
 
 @pytest.mark.parametrize("how", ["blocked", "deleted", "uninstalled"])
-def test_inactive_account_gets_403_on_bearer_requests(client, account, bearer, access_check_seconds, how):
-    access_check_seconds(0)  # no cached answer: the database is asked on every request
+def test_inactive_account_gets_403_on_bearer_requests(client, account, bearer, settings, how):
+    settings.ACCESS_CHECK_SECONDS = 0  # no cached answer: the database is asked on every request
     _deactivate(account, how)
 
     response = client.get("/api/list", **bearer)
@@ -75,8 +64,8 @@ def test_new_and_active_accounts_may_act(client, account, bearer, status):
     assert response.status_code == 200
 
 
-def test_blocked_account_loses_access_within_access_check_seconds(client, account, bearer, access_check_seconds):
-    access_check_seconds(0.5)
+def test_blocked_account_loses_access_within_access_check_seconds(client, account, bearer, settings):
+    settings.ACCESS_CHECK_SECONDS = 0.5
     assert client.get("/api/list", **bearer).status_code == 200
     _deactivate(account, "blocked")
 
@@ -89,8 +78,8 @@ def test_blocked_account_loses_access_within_access_check_seconds(client, accoun
     assert after.json() == {"error": INACTIVE}
 
 
-def test_reactivated_account_gets_access_back(client, account, bearer, access_check_seconds):
-    access_check_seconds(0)
+def test_reactivated_account_gets_access_back(client, account, bearer, settings):
+    settings.ACCESS_CHECK_SECONDS = 0
     _deactivate(account, "blocked")
     assert client.get("/api/list", **bearer).status_code == 403
 
@@ -109,7 +98,7 @@ def test_placement_with_an_access_token_already_confirmed_does_not_ask_bitrix24_
     response = _post_placement(client, placement)
 
     assert response.status_code == 200
-    assert Bitrix24Account.get_from_jwt_token(response.json()["token"]) == account
+    assert account_id_from_jwt(response.json()["token"]) == account.pk
     assert fake_b24.calls_to(APP_INFO) == 1  # the first call's only
     assert rows() == before
 

@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client, override_settings
 
+from main.admin_login import lockout_seconds, max_failures
 from main.models import ApplicationInstallation, Bitrix24Account
-from main.utils.login_throttle import lockout_seconds, max_failures
 from tests.support.invariants import assert_json_error, rows
 
 pytestmark = pytest.mark.django_db

@@ -6,6 +6,7 @@ import json
 import jwt
 import pytest
 
+from main.jwts import account_id_from_jwt, issue_jwt
 from main.models import Bitrix24Account
 from tests.support.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
 
@@ -37,7 +38,7 @@ def _account_rows() -> list[tuple]:
 
 
 def test_bearer_jwt_round_trip_reaches_the_view_without_calling_bitrix24(client, account, fake_b24):
-    response = _get_list(client, account.create_jwt_token())
+    response = _get_list(client, issue_jwt(account.pk))
 
     assert response.status_code == 200
     assert response.json() == ["element 1", "element 2", "element 3"]
@@ -45,12 +46,12 @@ def test_bearer_jwt_round_trip_reaches_the_view_without_calling_bitrix24(client,
 
 
 def test_jwt_claims_are_account_id_iat_and_exp(account):
-    claims = jwt.decode(account.create_jwt_token(minutes=5), SECRET, algorithms=["HS256"])
+    claims = jwt.decode(issue_jwt(account.pk, minutes=5), SECRET, algorithms=["HS256"])
 
     assert set(claims) == {"account_id", "iat", "exp"}
     assert claims["account_id"] == str(account.pk)
     assert claims["exp"] - claims["iat"] == 300
-    assert Bitrix24Account.get_from_jwt_token(account.create_jwt_token()) == account
+    assert account_id_from_jwt(issue_jwt(account.pk)) == account.pk
 
 
 @pytest.mark.parametrize(
@@ -122,7 +123,7 @@ def test_placement_creates_account_and_returns_a_jwt_for_it(client, fake_b24):
     assert account.current_scope == ["crm", "user"]
     assert account.application_version == 3
     assert account.expires_timestamp > dt.datetime.now(dt.UTC).timestamp() + 3000
-    assert Bitrix24Account.get_from_jwt_token(response.json()["token"]) == account
+    assert account_id_from_jwt(response.json()["token"]) == account.pk
     assert fake_b24.calls_to("/rest/app.info/") == 1
 
 

@@ -23,6 +23,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from main.jwts import issue_jwt
 from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B
 from tests.support.invariants import API_ROUTES, assert_json_error, assert_no_secret, rows
 
@@ -111,7 +112,7 @@ def placements(draw, fake) -> dict:
 def authorizations(draw, account) -> str | None:
     if draw(st.booleans()):
         return None  # half the requests authenticate by their placement data
-    token = account.create_jwt_token()
+    token = issue_jwt(account.pk)
     header, payload, signature = token.split(".")
     return draw(
         st.sampled_from(

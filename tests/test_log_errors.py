@@ -1,49 +1,37 @@
-"""`log_errors`: a failing view answers JSON 500 and is logged under its name, with no secret in log or answer.
+"""`log_errors`: a failing view answers JSON 500 and is logged under the view's name, with no secret in log or
+answer.
 
-The failing views are routed by this module (`pytest.mark.urls`) and carry the project's real decorators, so the
-requests pass through the whole middleware stack as API calls do.
+The failing views are routed by this module (`pytest.mark.urls`) and carry the project's real decorators
+(`api_view`), so the requests pass through the whole middleware stack as API calls do.
 """
 
-import dataclasses
 import secrets
 
 import pytest
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.csrf import csrf_exempt
 
-import main.utils.decorators.log_errors as log_errors_module
-from config import config
-from main.utils.decorators.collect_request_data import collect_request_data
-from main.utils.decorators.log_errors import log_errors
-from main.utils.decorators.require_methods import require_POST
+from main.jwts import issue_jwt
+from main.utils.decorators.api_view import api_view
 from tests.support.fake_bitrix24 import CLIENT_SECRET
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
-LOGGER = "some_name"
+LOGGER = f"{__name__}.broken"
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_POST
-@log_errors(LOGGER)
-@collect_request_data
+@api_view("POST")
 def broken(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("the view broke")
 
 
-@csrf_exempt
-@xframe_options_exempt
-@require_POST
-@log_errors(LOGGER)
-@collect_request_data
+@api_view("POST")
 def leaky(request: HttpRequest) -> HttpResponse:
     """A bug that quotes every credential it can reach in its exception message."""
     authorization = request.headers.get("Authorization", "")
     raise RuntimeError(
-        f"secrets {config.jwt_secret} {config.client_secret} placement {request.data.get('AUTH_ID')} "
+        f"secrets {settings.JWT_SECRET} {settings.BITRIX24_CLIENT_SECRET} placement {request.data.get('AUTH_ID')} "
         f"{request.data.get('REFRESH_ID')} header {authorization} token {authorization.partition(' ')[2]}"
     )
 
@@ -52,9 +40,13 @@ urlpatterns = [path("broken", broken), path("leaky", leaky)]
 
 
 @pytest.fixture
-def production(monkeypatch):
-    """`log_errors` reads `config.is_production`; this test sees a production configuration."""
-    monkeypatch.setattr(log_errors_module, "config", dataclasses.replace(config, build_target="production"))
+def development(settings):
+    settings.DEBUG = True
+
+
+@pytest.fixture
+def production(settings):
+    settings.DEBUG = False
 
 
 @pytest.fixture
@@ -62,16 +54,17 @@ def leaky_request(account):
     """POSTs to the leaky view with placement credentials and a Bearer JWT; returns the response and the secrets."""
 
     def send(client):
-        token = account.create_jwt_token()
+        token = issue_jwt(account.pk)
         placement = {"AUTH_ID": secrets.token_hex(35), "REFRESH_ID": secrets.token_hex(35)}
         response = client.post(
             "/leaky", placement, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
         )
-        return response, (config.jwt_secret, CLIENT_SECRET, *placement.values(), token)
+        return response, (settings.JWT_SECRET, CLIENT_SECRET, *placement.values(), token)
 
     return send
 
 
+@pytest.mark.usefixtures("development")
 def test_exception_in_the_view_is_a_500_json_naming_it_in_development(client):
     response = client.post("/broken")
 
@@ -79,7 +72,7 @@ def test_exception_in_the_view_is_a_500_json_naming_it_in_development(client):
     assert response.json() == {"error": "RuntimeError: the view broke"}
 
 
-def test_exception_is_logged_under_the_given_name_with_its_traceback(client, caplog):
+def test_exception_is_logged_under_the_view_name_with_its_traceback(client, caplog):
     client.post("/broken")
 
     (record,) = (r for r in caplog.records if r.name == LOGGER)
@@ -112,7 +105,7 @@ def test_logged_exception_shows_no_secret_of_the_app_or_the_request(client, leak
 
     assert response.status_code == 500
     output = log_output.getvalue()
-    assert f"{LOGGER} Unhandled error in POST /leaky" in output
+    assert f"{__name__}.leaky Unhandled error in POST /leaky" in output
     assert "RuntimeError: secrets" in output
     for secret in leaked:
         assert secret not in output

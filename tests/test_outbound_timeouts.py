@@ -1,6 +1,6 @@
 """A slow or failing Bitrix24 OAuth server, for real, on 127.0.0.1: the backend answers 504 or 502 JSON within
 BITRIX24_TIMEOUT and BITRIX24_MAX_RETRIES, writes nothing, and logs no token. And a working one: `app.info` calls
-share a kept-open connection (main/bitrix24_app.py).
+share a kept-open connection (main/b24sdk.py).
 
 What the SDK (b24pysdk 1.3) does, as these tests show: `timeout` applies to the connection and to each read
 (a `requests` timeout, not a deadline for the whole answer); `max_retries` counts attempts and only a 503 answer is
@@ -13,7 +13,6 @@ backstop there).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import threading
@@ -21,10 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from b24pysdk.api.requesters import BitrixOAuthRequester
 
-from config import config
-from main.apps import _point_sdk_at_oauth_server
 from main.models import Bitrix24Account
 from tests.support.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
 from tests.support.invariants import assert_refused, rows
@@ -98,23 +94,18 @@ def _send(
 
 
 @pytest.fixture
-def oauth_server(monkeypatch) -> Iterator[Callable[[Callable[[socket.socket], None]], RawServer]]:
+def oauth_server(settings) -> Iterator[Callable[[Callable[[socket.socket], None]], RawServer]]:
     """Start a `RawServer`, point the SDK's OAuth calls at it, and use a short timeout; all undone afterwards."""
-    monkeypatch.setattr(
-        "main.models.config",
-        dataclasses.replace(config, bitrix24_timeout=TIMEOUT, bitrix24_max_retries=MAX_RETRIES),
-    )
-    saved = (BitrixOAuthRequester._OAUTH_TOKEN_URL, BitrixOAuthRequester._APP_INFO_URL)
+    settings.BITRIX24_TIMEOUT, settings.BITRIX24_MAX_RETRIES = TIMEOUT, MAX_RETRIES
     servers: list[RawServer] = []
 
     def start(handle: Callable[[socket.socket], None]) -> RawServer:
         server = RawServer(handle)
         servers.append(server)
-        _point_sdk_at_oauth_server(server.url)
+        settings.BITRIX24_OAUTH_SERVER = server.url
         return server
 
     yield start
-    BitrixOAuthRequester._OAUTH_TOKEN_URL, BitrixOAuthRequester._APP_INFO_URL = saved
     for server in servers:
         server.stop()
 

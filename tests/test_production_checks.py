@@ -5,10 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from environs import Env
 
-from config import load_config
-from main.checks import production_config_errors
+from main.checks import check_production_settings
 from tests.support.paths import REPO_ROOT
 
 GOOD = {
@@ -22,10 +20,14 @@ GOOD = {
 }
 
 
-def _errors(monkeypatch, **overrides) -> set[str]:
-    for name, value in {**GOOD, **overrides}.items():
-        monkeypatch.setenv(name, value)
-    return {error.id for error in production_config_errors(load_config(Env()))}
+def _errors(settings, **overrides) -> set[str]:
+    """The check's errors with GOOD's values and `overrides` in Django's settings."""
+    values = {**GOOD, **overrides}
+    settings.DEBUG = values["BUILD_TARGET"] != "production"
+    settings.JWT_SECRET = values["JWT_SECRET"]
+    settings.BITRIX24_CLIENT_ID = values["CLIENT_ID"]
+    settings.BITRIX24_CLIENT_SECRET = values["CLIENT_SECRET"]
+    return {error.id for error in check_production_settings(None)}
 
 
 def _manage_check(env_overrides: dict) -> subprocess.CompletedProcess:
@@ -35,24 +37,24 @@ def _manage_check(env_overrides: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_proper_production_settings_pass(monkeypatch):
-    assert _errors(monkeypatch) == set()
+def test_proper_production_settings_pass(settings):
+    assert _errors(settings) == set()
 
 
 @pytest.mark.parametrize(
     "jwt_secret", ["default_jwt_secret", "short-secret", "x" * 31], ids=["default", "short", "31-chars"]
 )
-def test_weak_jwt_secret_is_refused(monkeypatch, jwt_secret):
-    assert _errors(monkeypatch, JWT_SECRET=jwt_secret) == {"main.E001"}
+def test_weak_jwt_secret_is_refused(settings, jwt_secret):
+    assert _errors(settings, JWT_SECRET=jwt_secret) == {"main.E001"}
 
 
 @pytest.mark.parametrize("name", ["CLIENT_ID", "CLIENT_SECRET"])
-def test_placeholder_app_credentials_are_refused(monkeypatch, name):
-    assert _errors(monkeypatch, **{name: name.lower()}) == {"main.E002"}
+def test_placeholder_app_credentials_are_refused(settings, name):
+    assert _errors(settings, **{name: name.lower()}) == {"main.E002"}
 
 
-def test_development_mode_accepts_the_placeholders(monkeypatch):
-    assert _errors(monkeypatch, BUILD_TARGET="dev", JWT_SECRET="default_jwt_secret", CLIENT_ID="client_id") == set()
+def test_development_mode_accepts_the_placeholders(settings):
+    assert _errors(settings, BUILD_TARGET="dev", JWT_SECRET="default_jwt_secret", CLIENT_ID="client_id") == set()
 
 
 def test_manage_check_deploy_passes_with_a_proper_env():

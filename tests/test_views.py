@@ -8,8 +8,9 @@ from django.db import connections
 from django.test import Client
 
 from config import config
+from main.jwts import account_id_from_jwt, issue_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
-from main.utils.placement import REQUIRED_NUMBER_FIELDS, REQUIRED_TEXT_FIELDS
+from main.placement_data import REQUIRED_NUMBER_FIELDS, REQUIRED_TEXT_FIELDS
 from tests.support.fake_bitrix24 import PORTAL_A
 from tests.support.invariants import API_ROUTES
 from tests.support.network import free_port
@@ -65,7 +66,7 @@ def test_health_reports_the_python_backend_and_the_current_time(client, bearer):
 
 
 def test_get_token_with_a_bearer_jwt_issues_a_new_token_for_the_same_account(client, account):
-    short_lived = account.create_jwt_token(minutes=5)
+    short_lived = issue_jwt(account.pk, minutes=5)
 
     response = client.post("/api/getToken", HTTP_AUTHORIZATION=f"Bearer {short_lived}")
 
@@ -75,7 +76,7 @@ def test_get_token_with_a_bearer_jwt_issues_a_new_token_for_the_same_account(cli
     claims = jwt.decode(token, config.jwt_secret, algorithms=[config.jwt_algorithm])
     assert claims["account_id"] == str(account.pk)
     assert claims["exp"] - claims["iat"] == config.jwt_lifetime_minutes * 60
-    assert Bitrix24Account.get_from_jwt_token(token) == account
+    assert account_id_from_jwt(token) == account.pk
 
 
 # --- install -----------------------------------------------------------------------------------------

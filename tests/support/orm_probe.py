@@ -106,9 +106,9 @@ def _request(method: str, path: str, account_id: str, body: str = "") -> dict:
     """An API request with a Bearer JWT of the account and an optional JSON body, through Django's test client."""
     from django.test import Client
 
-    from main.models import Bitrix24Account
+    from main.jwts import issue_jwt
 
-    token = Bitrix24Account.objects.get(pk=account_id).create_jwt_token()
+    token = issue_jwt(uuid.UUID(account_id))
     client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
     response = client.generic(method, path, body, content_type="application/json")
     return {"status": response.status_code, "body": response.json()}
@@ -119,15 +119,15 @@ def _placements(domain: str, member_id: str, user_id: str) -> dict:
     Bitrix24: the accounts each call returned, the app.info calls made, and the row as the ORM reads it after."""
     import responses
 
-    from main.models import Bitrix24Account
-    from main.utils.placement import parse_placement_data
+    from main.placement_data import parse_placement_data
+    from main.placements import account_for_placement
     from tests.support.fake_bitrix24 import FakeBitrix24, Portal
 
     fake = FakeBitrix24()
     placement = parse_placement_data(fake.placement(fake.grant(Portal(domain, member_id), user_id=int(user_id))))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake.install(mock)
-        first, repeat = (Bitrix24Account.update_or_create_from_oauth_placement_data(placement) for _ in range(2))
+        first, repeat = (account_for_placement(placement) for _ in range(2))
         calls = fake.calls_to("/rest/app.info/")
     return {
         "first": _describe(first),

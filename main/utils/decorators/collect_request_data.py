@@ -67,14 +67,12 @@ def read_request_data(request: HttpRequest) -> dict[str, Any]:
 
 
 def collect_request_data(view_func):
-    """Put the request's merged input (`read_request_data`) on `request.data`; bad input gets a JSON 4xx."""
+    """Put the request's merged input (`read_request_data`) on `request.data`; bad input raises `BadRequest` or
+    `PayloadTooLarge` (`log_errors` answers them)."""
 
     @wraps(view_func)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            request.data = read_request_data(request)
-        except (BadRequest, PayloadTooLarge) as error:
-            return error.response()
+        request.data = read_request_data(request)
         return view_func(request, *args, **kwargs)
 
     return wrapper

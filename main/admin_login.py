@@ -2,8 +2,8 @@
 
 Failures are counted per username and client address in Django's cache for ADMIN_LOGIN_LOCKOUT_SECONDS from the
 first failure; from the ADMIN_LOGIN_MAX_FAILURES-th on, `admin_login` answers 429 without checking the password.
-A successful login clears the count. The default cache is per process: with several workers, give Django a shared
-cache (e.g. Redis) so the limit holds across them.
+A successful login clears the count (`MainConfig.ready()` connects both receivers). The default cache is per
+process: with several workers, give Django a shared cache (e.g. Redis) so the limit holds across them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.forms import UsernameField
-from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger("main.admin_login")
@@ -47,7 +45,6 @@ def failures(username: str, request: HttpRequest) -> int:
     return cache.get(_key(username, request), 0)
 
 
-@receiver(user_login_failed, dispatch_uid="main.count_failed_login")
 def count_failed_login(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
     if request is None:  # not a login over HTTP (e.g. `authenticate()` in a shell)
         return
@@ -64,7 +61,6 @@ def count_failed_login(sender, credentials: dict, request: HttpRequest | None = 
     )
 
 
-@receiver(user_logged_in, dispatch_uid="main.clear_failed_logins")
 def clear_failed_logins(sender, request: HttpRequest | None, user, **kwargs) -> None:
     if request is not None:
         cache.delete(_key(user.get_username(), request))

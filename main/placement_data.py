@@ -2,7 +2,7 @@
 
 b24pysdk's `OAuthPlacementData.from_dict` checks that the keys are there; this module first checks the shapes
 (strings where strings belong, a bare host name as DOMAIN), so odd input is refused with a clear message before
-anything is sent to Bitrix24 or written to the database. Every refusal is a `BitrixValidationError`.
+anything is sent to Bitrix24 or written to the database. Every refusal is a `BadRequest` naming the field.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from b24pysdk.constants import B24AppStatus, Protocol
 from b24pysdk.credentials import OAuthPlacementData
+from b24pysdk.errors import BitrixValidationError
 
 from main.exceptions import BadRequest
 
@@ -28,23 +29,21 @@ PROTOCOLS = tuple(protocol.value for protocol in Protocol)
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.[a-z][a-z0-9-]*(?<!-)", re.IGNORECASE | re.ASCII)
 
-ValidationError = OAuthPlacementData.ValidationError
-
 
 def _check_text(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
-        raise ValidationError(f"Invalid placement data: {name} must be a non-empty string")
+        raise BadRequest(f"Invalid placement data: {name} must be a non-empty string")
     if len(value) > MAX_TEXT_LENGTH:
-        raise ValidationError(f"Invalid placement data: {name} is longer than {MAX_TEXT_LENGTH} characters")
+        raise BadRequest(f"Invalid placement data: {name} is longer than {MAX_TEXT_LENGTH} characters")
     if not value.isprintable():  # control characters (NUL among them) belong in no token or name
-        raise ValidationError(f"Invalid placement data: {name} contains control characters")
+        raise BadRequest(f"Invalid placement data: {name} contains control characters")
 
 
 def _check_number(name: str, value: Any) -> None:
     is_number = isinstance(value, int) and not isinstance(value, bool)
     is_digits = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10
     if not ((is_number or is_digits) and 0 <= int(value) <= MAX_NUMBER):
-        raise ValidationError(f"Invalid placement data: {name} must be a whole number from 0 to {MAX_NUMBER}")
+        raise BadRequest(f"Invalid placement data: {name} must be a whole number from 0 to {MAX_NUMBER}")
 
 
 def _check_placement_options(value: Any) -> None:
@@ -55,29 +54,32 @@ def _check_placement_options(value: Any) -> None:
         except (ValueError, RecursionError):
             value = None
     if not isinstance(value, dict):
-        raise ValidationError("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string of one")
+        raise BadRequest("Invalid placement data: PLACEMENT_OPTIONS must be an object or a JSON string of one")
 
 
 def parse_placement_data(data: Mapping[str, Any]) -> OAuthPlacementData:
-    """Build `OAuthPlacementData` from request data, or raise `BitrixValidationError` naming the bad field."""
+    """Build `OAuthPlacementData` from request data, or raise `BadRequest` naming the bad field."""
     for name in (*REQUIRED_TEXT_FIELDS, *REQUIRED_NUMBER_FIELDS):
         if name not in data:
-            raise ValidationError(f"Missing required field in placement data: {name}")
+            raise BadRequest(f"Missing required field in placement data: {name}")
     for name in REQUIRED_TEXT_FIELDS:
         _check_text(name, data[name])
     for name in REQUIRED_NUMBER_FIELDS:
         _check_number(name, data[name])
     if len(data["DOMAIN"]) > 253 or not _HOST_NAME.fullmatch(data["DOMAIN"]):
-        raise ValidationError("Invalid placement data: DOMAIN must be a portal host name such as example.bitrix24.com")
+        raise BadRequest("Invalid placement data: DOMAIN must be a portal host name such as example.bitrix24.com")
     if int(data["PROTOCOL"]) not in PROTOCOLS:
-        raise ValidationError("Invalid placement data: PROTOCOL must be 0 (http) or 1 (https)")
+        raise BadRequest("Invalid placement data: PROTOCOL must be 0 (http) or 1 (https)")
     if data["status"] not in APP_STATUSES:
-        raise ValidationError(f"Invalid placement data: status must be one of {', '.join(APP_STATUSES)}")
+        raise BadRequest(f"Invalid placement data: status must be one of {', '.join(APP_STATUSES)}")
     if data.get("PLACEMENT") is not None:
         _check_text("PLACEMENT", data["PLACEMENT"])
     if data.get("PLACEMENT_OPTIONS") is not None:
         _check_placement_options(data["PLACEMENT_OPTIONS"])
-    return OAuthPlacementData.from_dict(data)
+    try:
+        return OAuthPlacementData.from_dict(data)
+    except BitrixValidationError as error:
+        raise BadRequest(error.message) from error
 
 
 def optional_text(data: Mapping[str, Any], name: str) -> str | None:
@@ -86,8 +88,5 @@ def optional_text(data: Mapping[str, Any], name: str) -> str | None:
     if value == "":
         return None
     if value is not None:
-        try:
-            _check_text(name, value)
-        except ValidationError as error:
-            raise BadRequest(error.message) from error
+        _check_text(name, value)
     return value

@@ -1,0 +1,77 @@
+"""Everything this backend does to b24pysdk beyond its public API, in one place: re-check it on SDK upgrades.
+
+- `bitrix_app()`: this app as the SDK knows it (BITRIX24_CLIENT_ID, BITRIX24_CLIENT_SECRET). Its `app.info` calls
+  reuse a connection kept open per thread. The SDK opens a new connection for every OAuth call, and `app.info` is
+  asked for every new placement token while the frontend waits: a new connection costs a TCP and TLS handshake
+  with Bitrix24's OAuth server. A connection the server closed meanwhile is noticed before reuse (urllib3) and
+  replaced. Token renewal keeps the SDK's own path: a refresh token is spent by the first request that reaches
+  Bitrix24, so it must never be sent twice.
+- `VerificationToken`: a placement's token that only asks `app.info` about itself and is never renewed.
+- `use_oauth_server()`: the OAuth server's address is a class constant of the SDK; BITRIX24_OAUTH_SERVER replaces
+  it (a fake Bitrix24 in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from http.cookiejar import DefaultCookiePolicy
+
+import requests
+from b24pysdk import BitrixApp, BitrixToken
+from b24pysdk.api.requesters import BitrixOAuthRequester
+from b24pysdk.api.responses import BitrixAppInfoResponse
+from django.conf import settings
+
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    """This thread's session for the OAuth server."""
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        # One session serves every account: nothing the server sets may travel with another account's request.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _sessions.session = session
+    return session
+
+
+class _KeepAliveOAuthRequester(BitrixOAuthRequester):
+    def _request(self, url: str, params: dict) -> requests.Response:
+        return _session().get(url, params=params, headers=self._headers, timeout=self._timeout)
+
+
+class KeepAliveBitrixApp(BitrixApp):
+    """A `BitrixApp` whose `app.info` calls reuse the thread's open connection (token renewal does not)."""
+
+    def get_app_info(self, auth_token: str, **kwargs) -> BitrixAppInfoResponse:
+        return BitrixAppInfoResponse.from_dict(_KeepAliveOAuthRequester(self, **kwargs).get_app_info(auth_token))
+
+
+@functools.lru_cache(maxsize=4)
+def _app(client_id: str, client_secret: str) -> KeepAliveBitrixApp:
+    return KeepAliveBitrixApp(client_id=client_id, client_secret=client_secret)
+
+
+def bitrix_app() -> KeepAliveBitrixApp:
+    return _app(settings.BITRIX24_CLIENT_ID, settings.BITRIX24_CLIENT_SECRET)
+
+
+class VerificationToken(BitrixToken):
+    """The token a placement arrived with, used only to ask `app.info` about itself: an expired placement token is
+    refused (the frontend sends a fresh one), never renewed."""
+
+    _AUTO_REFRESH_EXPIRED_TOKEN = False
+
+
+def use_oauth_server(base_url: str) -> None:
+    """Send the SDK's OAuth calls (`app.info`, token renewal) to `base_url`."""
+    BitrixOAuthRequester._OAUTH_TOKEN_URL = f"{base_url}/oauth/token/"
+    BitrixOAuthRequester._APP_INFO_URL = f"{base_url}/rest/app.info/"
+
+
+def follow_oauth_server_setting(*, setting: str, value: str, **kwargs) -> None:
+    """`setting_changed` receiver: `override_settings(BITRIX24_OAUTH_SERVER=...)` applies to the SDK too."""
+    if setting == "BITRIX24_OAUTH_SERVER":
+        use_oauth_server(value)
