@@ -1,8 +1,9 @@
-"""The production server as a child process, and HTTP requests to it.
+"""The production server as a child process, and HTTP requests to servers on 127.0.0.1.
 
 `Gunicorn` runs the production image's command (`gunicorn wsgi:application -c gunicorn.conf.py`, or the image's
 ENTRYPOINT and CMD) with `production_env()`, bound to a free port of 127.0.0.1 instead of 0.0.0.0:8000. Used by the
-benchmark (`bench/run.py`), `tests/test_load_and_faults.py` and `tests/test_gunicorn.py`.
+benchmark (`bench/run.py`), `tests/test_load_and_faults.py` and `tests/test_gunicorn.py`; `tests/test_make_run.py`
+asks `make run`'s development server with `request()` too.
 """
 
 from __future__ import annotations
