@@ -26,7 +26,7 @@ _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)\S+"),
     re.compile(
         r"(?i)((?:auth|auth_id|refresh_id|access_token|refresh_token|application_token|client_secret|code)"
-        r"['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}]+"
+        r"\]?['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}]+"
     ),
 )
 

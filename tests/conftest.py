@@ -72,6 +72,13 @@ def bearer(account):
     return {"HTTP_AUTHORIZATION": f"Bearer {issue_jwt(account.pk)}"}
 
 
+@pytest.fixture
+def portal_admin(fake_b24, account):
+    """`account` as an administrator of its portal, whose stored tokens the fake Bitrix24 issued."""
+    fake_b24.make_admin(fake_b24.grant_behind(account))
+    return account
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     """Each test starts with no cached account access answers and no failed admin logins."""

@@ -175,16 +175,6 @@ def test_token_that_bitrix24_rejects_is_401_and_writes_nothing(client, fake_b24)
     assert not Bitrix24Account.objects.exists()
 
 
-def test_expired_placement_token_is_not_refreshed_but_refused(client, fake_b24):
-    grant = fake_b24.grant(expired=True)
-
-    response = client.post("/api/getToken", fake_b24.placement(grant), content_type="application/json")
-
-    assert response.status_code == 401
-    assert fake_b24.calls_to("/oauth/token/") == 0
-    assert not Bitrix24Account.objects.exists()
-
-
 @pytest.mark.parametrize(
     "forgery",
     [

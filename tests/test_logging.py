@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_full_flow_and_errors_log_no_credentials(client, fake_b24, log_output):
-    grant = fake_b24.grant(user_id=3)
+    grant = fake_b24.make_admin(fake_b24.grant(user_id=3))
     placement = fake_b24.placement(grant)
 
     token = client.post("/api/getToken", placement, content_type="application/json").json()["token"]
@@ -46,6 +46,17 @@ def test_a_logged_exception_that_quotes_secrets_is_masked(log_output):
     assert config.jwt_secret not in output
     assert "rt-1234567" not in output
     assert "RuntimeError" in output
+
+
+def test_a_logged_event_body_has_its_credentials_masked(log_output):
+    body = "event=ONAPPINSTALL&auth[access_token]=at-secret-1&auth[application_token]=apptoken-secret-2"
+
+    logging.getLogger("main.test").warning("Event body: %s", body)
+
+    output = log_output.getvalue()
+    assert "event=ONAPPINSTALL" in output
+    assert "at-secret-1" not in output
+    assert "apptoken-secret-2" not in output
 
 
 def test_production_format_keeps_each_event_on_one_line():

@@ -103,14 +103,21 @@ def _update_account(account_id: str, fields: str) -> dict:
 
 
 def _request(method: str, path: str, account_id: str, body: str = "") -> dict:
-    """An API request with a Bearer JWT of the account and an optional JSON body, through Django's test client."""
+    """An API request with a Bearer JWT of the account and an optional JSON body, through Django's test client,
+    against a fake Bitrix24 where the account is an administrator of its portal."""
+    import responses
     from django.test import Client
 
     from main.jwts import issue_jwt
+    from main.models import Bitrix24Account
+    from tests.support.fake_bitrix24 import FakeBitrix24
 
-    token = issue_jwt(uuid.UUID(account_id))
-    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
-    response = client.generic(method, path, body, content_type="application/json")
+    fake = FakeBitrix24()
+    fake.make_admin(fake.grant_behind(Bitrix24Account.objects.get(pk=account_id)))
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {issue_jwt(uuid.UUID(account_id))}")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake.install(mock)
+        response = client.generic(method, path, body, content_type="application/json")
     return {"status": response.status_code, "body": response.json()}
 
 
