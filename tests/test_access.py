@@ -1,4 +1,4 @@
-"""Who may act, and what it costs to ask: the account lifecycle (`status`: new, active, blocked, deleted), an
+"""Who may act (main/access.py), and what it costs to ask: the account lifecycle (`status`: new, active, blocked, deleted), an
 uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
 
 The PHP backend (or an operator) blocks or deletes accounts by writing `status`; these tests write the rows the

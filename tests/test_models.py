@@ -1,4 +1,5 @@
-"""The SDK's token signals: renewed tokens and a moved portal domain are saved on the account row at once.
+"""`Bitrix24Account` as b24pysdk's token (main/models.py): renewed tokens and a moved portal domain are saved on the
+account row at once, and renewal is one process at a time per account.
 
 The account makes real b24pysdk REST calls (`profile`); the fake Bitrix24 answers them, refreshes tokens on its
 OAuth server and redirects a moved portal's old domain.
