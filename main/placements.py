@@ -15,7 +15,7 @@ import hashlib
 from b24pysdk.api.responses import B24AppInfoResult
 from b24pysdk.credentials import OAuthPlacementData
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 
 from main.bitrix24 import renewed_oauth, verified_app_info
@@ -81,15 +81,23 @@ def save_verified_placement(
 
 def _save(placement: OAuthPlacementData, app_info: B24AppInfoResult, installing: bool) -> Bitrix24Account:
     member_id, user_id, domain = placement.member_id, app_info.user_id, placement.domain
-    account = Bitrix24Account.objects.select_for_update().filter(member_id=member_id, b24_user_id=user_id).first()
+    # The user's row, and the row holding this user id at this address if it is another portal's.
+    rows = Bitrix24Account.objects.select_for_update().filter(
+        Q(member_id=member_id, b24_user_id=user_id) | Q(b24_user_id=user_id, domain_url=domain)
+    )
+    account = next((row for row in rows if row.member_id == member_id), None)
+    address_taken = any(row.member_id != member_id for row in rows)
     installation = ApplicationInstallation.objects.of_portal(member_id).first()
     if account is not None and not _may_act_again(account.status, account.comment, lift_deleted=True):
         raise AccountInactive()
     if installation is not None and not _may_act_again(installation.status, installation.comment, installing):
         raise AccountInactive()
 
-    if account is None or account.domain_url != domain:
-        _take_address(domain, member_id, moved_from=None if account is None else account.domain_url)
+    moved = account is not None and account.domain_url != domain
+    if address_taken or moved:
+        _release_address(domain, member_id)
+    if moved:  # all the portal's rows follow
+        Bitrix24Account.objects.filter(member_id=member_id, domain_url=account.domain_url).update(domain_url=domain)
     oauth_token = placement.oauth_token
     verified = {
         "domain_url": domain,
@@ -109,7 +117,7 @@ def _save(placement: OAuthPlacementData, app_info: B24AppInfoResult, installing:
     for name, value in verified.items():
         setattr(account, name, value)
     account.save(update_fields=[*verified, "updated_at_utc"])
-    if installation is not None:  # a block the backend set on the portal's app is lifted too (never an operator's)
+    if installation is not None and installation.status == AccountStatus.BLOCKED:  # by the backend, as checked
         blocked = ApplicationInstallation.objects.filter(pk=installation.pk, status=AccountStatus.BLOCKED)
         blocked.filter(comment__startswith=AUTOMATIC).update(status=AccountStatus.ACTIVE, comment=None)
     return account
@@ -125,13 +133,10 @@ def _may_act_again(status: str, comment: str | None, lift_deleted: bool) -> bool
     return status != AccountStatus.DELETED or lift_deleted
 
 
-def _take_address(domain: str, member_id: str, moved_from: str | None) -> None:
-    """Make `domain` this portal's: another portal's rows there give it up, and a portal that moved takes all its
-    rows along."""
+def _release_address(domain: str, member_id: str) -> None:
+    """`domain` is this portal's now: another portal's rows there give it up."""
     others = Bitrix24Account.objects.filter(domain_url=domain).exclude(member_id=member_id)
     others.update(domain_url=Concat(F("member_id"), Value(RELEASED_ADDRESS)))
-    if moved_from is not None:
-        Bitrix24Account.objects.filter(member_id=member_id, domain_url=moved_from).update(domain_url=domain)
 
 
 # --- Expired placement tokens ------------------------------------------------------------------------------------
