@@ -24,6 +24,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every answer carries X-Request-ID and every log line of the request knows it (main/request_log.py).
+    "main.request_log.request_log_middleware",
     "corsheaders.middleware.CorsMiddleware",
     "main.middleware.request_secrets_middleware",
     "django.middleware.security.SecurityMiddleware",
@@ -92,6 +94,8 @@ JWT_ALGORITHM = config.jwt_algorithm
 JWT_LIFETIME_MINUTES = config.jwt_lifetime_minutes
 # How long a process trusts its last look at an account's status (main/access.py).
 ACCESS_CHECK_SECONDS = config.access_check_seconds
+# `text` or `json` (main/logging.py's JsonFormatter; the app then logs each request: main/request_log.py).
+LOG_FORMAT = config.log_format
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -143,13 +147,14 @@ LOGGING = {
         "line": {
             "()": "main.logging.OneLineFormatter" if config.is_production else "logging.Formatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        }
+        },
+        "json": {"()": "main.logging.JsonFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "line",
+            "formatter": "json" if config.log_format == "json" else "line",
             "filters": ["redact_secrets"],
         },
     },
