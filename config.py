@@ -35,6 +35,10 @@ class Config:
     log_level: str
     log_format: str
 
+    # Error reporting; off while its address is empty.
+    sentry_dsn: str
+    sentry_environment: str
+
     db_engine: str
     db_name: str
     db_user: str
@@ -96,6 +100,8 @@ def load_config(env: Env | None = None) -> Config:
         log_level=env.log_level("LOG_LEVEL", "INFO"),
         # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
         log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
+        sentry_dsn=env.str("SENTRY_DSN", ""),
+        sentry_environment=env.str("SENTRY_ENVIRONMENT", "production" if is_production else "dev"),
         db_engine=env.str("DB_ENGINE", "postgresql", validate=lambda v: v in ("postgresql", "sqlite")),
         db_name=env.str("DB_NAME", "appdb"),
         db_user=env.str("DB_USER", "appuser"),

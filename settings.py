@@ -96,6 +96,9 @@ JWT_LIFETIME_MINUTES = config.jwt_lifetime_minutes
 ACCESS_CHECK_SECONDS = config.access_check_seconds
 # `text` or `json` (main/logging.py's JsonFormatter; the app then logs each request: main/request_log.py).
 LOG_FORMAT = config.log_format
+# Errors to Sentry, scrubbed of every credential (main/sentry.py); off, and sentry_sdk not even imported, while empty.
+SENTRY_DSN = config.sentry_dsn
+SENTRY_ENVIRONMENT = config.sentry_environment
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

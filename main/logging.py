@@ -2,7 +2,7 @@
 
 Every handler of the project carries `RedactSecretsFilter`. It masks the configured secrets, anything shaped like a
 JWT, a Bearer credential or an OAuth query parameter, and the credentials of the request being served (registered
-with `remember_secrets` as soon as the request's data is read).
+with `remember_secrets` as soon as the request's data is read). `redact` also scrubs error reports (main/sentry.py).
 """
 
 from __future__ import annotations
@@ -23,14 +23,23 @@ _MIN_SECRET_LENGTH = 6
 
 _request_secrets: ContextVar[tuple[str, ...]] = ContextVar("request_secrets", default=())
 
+# Names of the query parameters and fields that carry credentials: OAuth's and Bitrix24's placement data.
+SECRET_NAMES = (
+    "auth",
+    "auth_id",
+    "refresh_id",
+    "access_token",
+    "refresh_token",
+    "application_token",
+    "client_secret",
+    "code",
+)
+
 _PATTERNS = (
     # A JWT: three base64url parts, the first starting with `{"` encoded.
     re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*"),
     re.compile(r"(?i)(bearer\s+)\S+"),
-    re.compile(
-        r"(?i)((?:auth|auth_id|refresh_id|access_token|refresh_token|application_token|client_secret|code)"
-        r"['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}]+"
-    ),
+    re.compile(rf"(?i)((?:{'|'.join(SECRET_NAMES)})['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}}]+"),
 )
 
 
@@ -62,7 +71,11 @@ def redact(text: str) -> str:
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Renders the record (message and traceback) once, redacted, so no handler sees the raw values."""
+    """Renders the record (message and traceback) once, redacted: formatters print that text, never the raw values.
+
+    `exc_info` stays on the record for Sentry's logging integration, which builds its report from the exception
+    itself (main/sentry.py scrubs the report before it is sent).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -71,7 +84,6 @@ class RedactSecretsFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         record.msg, record.args = redact(message), None
-        record.exc_info = None if record.exc_text else record.exc_info
         return True
 
 
