@@ -35,9 +35,11 @@ class Config:
     log_level: str
     log_format: str
 
-    # Error reporting; off while its address is empty.
+    # Error reporting and traces; each is off while its address is empty.
     sentry_dsn: str
     sentry_environment: str
+    otel_exporter_otlp_endpoint: str
+    otel_service_name: str
 
     db_engine: str
     db_name: str
@@ -102,6 +104,9 @@ def load_config(env: Env | None = None) -> Config:
         log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
         sentry_dsn=env.str("SENTRY_DSN", ""),
         sentry_environment=env.str("SENTRY_ENVIRONMENT", "production" if is_production else "dev"),
+        # The OTLP/HTTP collector's base URL, as OpenTelemetry defines it (traces go to its /v1/traces).
+        otel_exporter_otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/"),
+        otel_service_name=env.str("OTEL_SERVICE_NAME", "api-python"),
         db_engine=env.str("DB_ENGINE", "postgresql", validate=lambda v: v in ("postgresql", "sqlite")),
         db_name=env.str("DB_NAME", "appdb"),
         db_user=env.str("DB_USER", "appuser"),

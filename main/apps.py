@@ -21,7 +21,7 @@ def _read_json_columns_as_text(sender, connection, **kwargs) -> None:
 
 class MainConfig(AppConfig):
     """The app's wiring, all of it here: signal receivers, system checks, the SDK's OAuth server, and error reports
-    when they are configured."""
+    and traces when they are configured."""
 
     name = "main"
 
@@ -38,8 +38,12 @@ class MainConfig(AppConfig):
         request_finished.connect(request_log.forget_request, dispatch_uid="main.forget_request")
         if settings.LOG_FORMAT == "json":
             logging.captureWarnings(True)  # Python's warnings as JSON lines too, not raw text on stderr
-        # The SDK is imported only when its address is set: off, it costs nothing.
+        # Each SDK is imported only when its address is set: off, they cost nothing.
         if settings.SENTRY_DSN:
             from main.sentry import start_sentry
 
             start_sentry()
+        if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+            from main.tracing import otlp_exporter, start_tracing
+
+            start_tracing(otlp_exporter(settings.OTEL_EXPORTER_OTLP_ENDPOINT))

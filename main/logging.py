@@ -2,7 +2,8 @@
 
 Every handler of the project carries `RedactSecretsFilter`. It masks the configured secrets, anything shaped like a
 JWT, a Bearer credential or an OAuth query parameter, and the credentials of the request being served (registered
-with `remember_secrets` as soon as the request's data is read). `redact` also scrubs error reports (main/sentry.py).
+with `remember_secrets` as soon as the request's data is read). `redact` also scrubs error reports (main/sentry.py)
+and traces (main/tracing.py).
 """
 
 from __future__ import annotations

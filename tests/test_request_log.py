@@ -3,7 +3,7 @@ request's id, method, path and account on every line written while it is served,
 secrets masked as in text lines.
 
 The JSON lines come from the project's own stdout handler (its redacting filter as configured) with the formatter
-LOG_FORMAT=json selects.
+LOG_FORMAT=json selects; tests/test_observability_gunicorn.py checks the setting itself on the production server.
 """
 
 import json
