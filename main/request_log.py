@@ -4,8 +4,9 @@
   one; it is returned in the `X-Request-ID` header of every answer, errors and 404s included, so a user's report
   leads to the log lines of that request.
 - While a request is served, `current_request()` gives its id, method, path and account (main.logging's JSON
-  formatter adds them to every line, main/sentry.py to every error report). That lasts until Django closes the
-  answer (`forget_request`): Django logs a 4xx answer ("Unauthorized: /api/list") after the middleware returns.
+  formatter adds them to every line, main/sentry.py to every error report, main/tracing.py to the request's span).
+  That lasts until Django closes the answer (`forget_request`): Django logs a 4xx answer ("Unauthorized:
+  /api/list") after the middleware returns.
 - With LOG_FORMAT=json the app writes one line per request (method, path, status, duration, account), the access
   log of ELK or Loki; gunicorn's own access log is then off (gunicorn.conf.py). With the default `text` format the
   access log stays gunicorn's (or runserver's) and this middleware only handles the id.
