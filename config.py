@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from environs import Env
+from environs import Env, validate
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -19,6 +19,8 @@ PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
 DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech"
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+# `text` for people reading a terminal; `json` for log collectors (ELK, Loki): one JSON object per line.
+LOG_FORMATS = ("text", "json")
 
 
 def _origin(url: str) -> str:
@@ -31,6 +33,13 @@ def _origin(url: str) -> str:
 class Config:
     build_target: str
     log_level: str
+    log_format: str
+
+    # Error reporting and traces; each is off while its address is empty.
+    sentry_dsn: str
+    sentry_environment: str
+    otel_exporter_otlp_endpoint: str
+    otel_service_name: str
 
     db_engine: str
     db_name: str
@@ -92,6 +101,13 @@ def load_config(env: Env | None = None) -> Config:
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=lambda v: v in ("dev", "production")),
         log_level=env.log_level("LOG_LEVEL", "INFO"),
+        # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
+        log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
+        sentry_dsn=env.str("SENTRY_DSN", ""),
+        sentry_environment=env.str("SENTRY_ENVIRONMENT", "production" if is_production else "dev"),
+        # The OTLP/HTTP collector's base URL, as OpenTelemetry defines it (traces go to its /v1/traces).
+        otel_exporter_otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/"),
+        otel_service_name=env.str("OTEL_SERVICE_NAME", "api-python"),
         db_engine=env.str("DB_ENGINE", "postgresql", validate=lambda v: v in ("postgresql", "sqlite")),
         db_name=env.str("DB_NAME", "appdb"),
         db_user=env.str("DB_USER", "appuser"),

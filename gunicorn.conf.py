@@ -1,12 +1,17 @@
 """Gunicorn settings of the production image: `gunicorn wsgi:application --bind 0.0.0.0:8000 -c gunicorn.conf.py`.
 
-Gunicorn's own knobs are read from the environment here (the Django settings stay in config.py).
+Gunicorn's own knobs are read from the environment here (the Django settings stay in config.py, which also says
+the log format).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+
+# Not named `config`: gunicorn reads every top-level name of this file that matches one of its settings.
+from config import config as app_config
 
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
@@ -51,6 +56,23 @@ errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
+if app_config.log_format == "json":
+    # LOG_FORMAT=json: the app writes one JSON line per request, with its id and account (main/request_log.py), so
+    # gunicorn's text access line would only repeat it. Gunicorn's own lines (start, workers, errors) are JSON too:
+    # every line the server prints is then one JSON object.
+    from gunicorn.glogging import Logger
+
+    from main.logging import JsonFormatter
+
+    class JsonLogger(Logger):
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+    accesslog = None
+    logger_class = JsonLogger
+
 
 def on_starting(server) -> None:
     """Run Django's system checks before binding, as `manage.py` does, so that production refuses to start with
@@ -61,8 +83,10 @@ def on_starting(server) -> None:
     from django.core.management.base import SystemCheckError
 
     django.setup()
+    report = io.StringIO()
     try:
-        call_command("check")
+        call_command("check", stdout=report, stderr=report)
     except SystemCheckError as error:
         print(error, file=sys.stderr)
         raise SystemExit(1) from None
+    server.log.info(report.getvalue().strip())  # through gunicorn's log: a JSON line with LOG_FORMAT=json

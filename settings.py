@@ -24,6 +24,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every answer carries X-Request-ID and every log line of the request knows it (main/request_log.py).
+    "main.request_log.request_log_middleware",
+    # A span per request when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise it leaves the chain at start-up.
+    "main.middleware.tracing_middleware",
     "corsheaders.middleware.CorsMiddleware",
     "main.middleware.request_secrets_middleware",
     "django.middleware.security.SecurityMiddleware",
@@ -96,6 +100,15 @@ JWT_ALGORITHM = config.jwt_algorithm
 JWT_LIFETIME_MINUTES = config.jwt_lifetime_minutes
 # How long a process trusts its last look at an account's status (main/access.py).
 ACCESS_CHECK_SECONDS = config.access_check_seconds
+# Logs, error reports and traces; Sentry and OpenTelemetry are off, and not even imported, while these are empty.
+# `text` or `json` (main/logging.py's JsonFormatter; the app then logs each request: main/request_log.py).
+LOG_FORMAT = config.log_format
+# Errors to Sentry, scrubbed of every credential (main/sentry.py).
+SENTRY_DSN = config.sentry_dsn
+SENTRY_ENVIRONMENT = config.sentry_environment
+# Spans of requests and of calls to Bitrix24 to an OTLP/HTTP collector (main/tracing.py).
+OTEL_EXPORTER_OTLP_ENDPOINT = config.otel_exporter_otlp_endpoint
+OTEL_SERVICE_NAME = config.otel_service_name
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -147,13 +160,14 @@ LOGGING = {
         "line": {
             "()": "main.logging.OneLineFormatter" if config.is_production else "logging.Formatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        }
+        },
+        "json": {"()": "main.logging.JsonFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "line",
+            "formatter": "json" if config.log_format == "json" else "line",
             "filters": ["redact_secrets"],
         },
     },

@@ -1,5 +1,5 @@
-"""Who may act (main/access.py), and what it costs to ask: the account lifecycle (`status`: new, active, blocked, deleted), an
-uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
+"""Who may act (main/access.py), and what it costs to ask: the account lifecycle (`status`: new, active, blocked,
+deleted), an uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
 
 The PHP backend (or an operator) blocks or deletes accounts by writing `status`; these tests write the rows the
 same way, then call the API as the frontend does.

@@ -1,4 +1,5 @@
-"""The system checks (main/checks.py): production mode refuses to start with placeholder or weak secrets, and passes Django's deploy checks when set."""
+"""The system checks (main/checks.py): production mode refuses to start with placeholder or weak secrets, and passes
+Django's deploy checks when set."""
 
 import os
 import subprocess
