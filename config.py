@@ -17,6 +17,8 @@ DEFAULT_JWT_SECRET = "default_jwt_secret"  # noqa: S105 - the placeholder produc
 PLACEHOLDER_CLIENT_ID = "client_id"
 PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
 DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech"
+BUILD_TARGETS = ("dev", "production")
+DB_ENGINES = ("postgresql", "sqlite")
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # `text` for people reading a terminal; `json` for log collectors (ELK, Loki): one JSON object per line.
@@ -99,7 +101,7 @@ def load_config(env: Env | None = None) -> Config:
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
     is_production = env.str("BUILD_TARGET", "dev") == "production"
     return Config(
-        build_target=env.str("BUILD_TARGET", "dev", validate=lambda v: v in ("dev", "production")),
+        build_target=env.str("BUILD_TARGET", "dev", validate=validate.OneOf(BUILD_TARGETS)),
         log_level=env.log_level("LOG_LEVEL", "INFO"),
         # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
         log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
@@ -108,7 +110,7 @@ def load_config(env: Env | None = None) -> Config:
         # The OTLP/HTTP collector's base URL, as OpenTelemetry defines it (traces go to its /v1/traces).
         otel_exporter_otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/"),
         otel_service_name=env.str("OTEL_SERVICE_NAME", "api-python"),
-        db_engine=env.str("DB_ENGINE", "postgresql", validate=lambda v: v in ("postgresql", "sqlite")),
+        db_engine=env.str("DB_ENGINE", "postgresql", validate=validate.OneOf(DB_ENGINES)),
         db_name=env.str("DB_NAME", "appdb"),
         db_user=env.str("DB_USER", "appuser"),
         db_password=env.str("DB_PASSWORD", "apppass"),
@@ -117,10 +119,10 @@ def load_config(env: Env | None = None) -> Config:
         db_conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
         sqlite_path=env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
         jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),
-        jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=lambda v: v in JWT_ALGORITHMS),
+        jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=validate.OneOf(JWT_ALGORITHMS)),
         jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
         # How long a process trusts its last look at an account's status (revocation delay); at most 10 s.
-        access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=lambda v: 0 <= v <= 10),
+        access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=validate.Range(min=0, max=10)),
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
         client_secret=env.str("CLIENT_SECRET", PLACEHOLDER_CLIENT_SECRET),
         bitrix24_oauth_server=env.str("BITRIX24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER).rstrip("/"),

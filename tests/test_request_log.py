@@ -11,9 +11,7 @@ import logging
 import re
 
 import pytest
-from environs import Env, EnvValidationError
 
-from config import load_config
 from main.logging import JsonFormatter
 from main.models import Bitrix24Account
 
@@ -172,12 +170,3 @@ def test_text_format_writes_no_request_line(client, log_output):
     client.get("/api/healthz")
 
     assert "main.request_log" not in log_output.getvalue()
-
-
-def test_log_format_is_text_or_json(monkeypatch):
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    assert load_config(Env()).log_format == "json"
-
-    monkeypatch.setenv("LOG_FORMAT", "xml")
-    with pytest.raises(EnvValidationError):
-        load_config(Env())
