@@ -34,6 +34,7 @@ class MainConfig(AppConfig):
         user_login_failed.connect(admin_login.count_failed_login, dispatch_uid="main.count_failed_login")
         user_logged_in.connect(admin_login.clear_failed_logins, dispatch_uid="main.clear_failed_logins")
         b24sdk.use_oauth_server(settings.BITRIX24_OAUTH_SERVER)
+        b24sdk.keep_ports_of_redirects()
         setting_changed.connect(b24sdk.follow_oauth_server_setting, dispatch_uid="main.follow_oauth_server_setting")
         request_finished.connect(request_log.forget_request, dispatch_uid="main.forget_request")
         if settings.LOG_FORMAT == "json":
