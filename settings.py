@@ -7,6 +7,8 @@ The app (`main/`) reads its own settings below from here, never from `config`, s
 from config import BASE_DIR, config
 
 SECRET_KEY = config.jwt_secret
+# After a rotation, admin sessions signed with the previous secret stay valid too.
+SECRET_KEY_FALLBACKS = [config.jwt_secret_previous] if config.jwt_secret_previous else []
 DEBUG = config.debug
 
 ALLOWED_HOSTS = [*config.public_hostnames, "localhost", "127.0.0.1", "api-python"]
@@ -88,8 +90,10 @@ BITRIX24_TIMEOUT = config.bitrix24_timeout
 BITRIX24_MAX_RETRIES = config.bitrix24_max_retries
 # The backend's own JWTs (main/jwts.py).
 JWT_SECRET = config.jwt_secret
+JWT_SECRET_PREVIOUS = config.jwt_secret_previous  # "" when no rotation is under way
 JWT_ALGORITHM = config.jwt_algorithm
 JWT_LIFETIME_MINUTES = config.jwt_lifetime_minutes
+JWT_MAX_AGE_HOURS = config.jwt_max_age_hours
 # How long a process trusts its last look at an account's status (main/access.py).
 ACCESS_CHECK_SECONDS = config.access_check_seconds
 

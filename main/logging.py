@@ -45,7 +45,7 @@ def forget_request_secrets() -> None:
 def _configured_secrets() -> tuple[str, ...]:
     # The placeholder is a word of log lines ("client_secret=..."), not a secret: masking it would hide the key the
     # patterns below look for.
-    secrets = (settings.JWT_SECRET, settings.BITRIX24_CLIENT_SECRET)
+    secrets = (settings.JWT_SECRET, settings.JWT_SECRET_PREVIOUS, settings.BITRIX24_CLIENT_SECRET)
     return tuple(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH and s != PLACEHOLDER_CLIENT_SECRET)
 
 

@@ -60,7 +60,8 @@ def install(request: AuthorizedRequest) -> JsonResponse:
 @api_view("POST")
 @auth_required
 def get_token(request: AuthorizedRequest) -> JsonResponse:
-    return JsonResponse({"token": issue_jwt(request.bitrix24_account.pk)})
+    """A new JWT: for placement data, or for a Bearer JWT whose `auth_time` is not JWT_MAX_AGE_HOURS old yet."""
+    return JsonResponse({"token": issue_jwt(request.bitrix24_account.pk, auth_time=request.auth_time)})
 
 
 @api_view("GET")
