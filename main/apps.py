@@ -24,9 +24,10 @@ class MainConfig(AppConfig):
 
     def ready(self) -> None:
         from main import admin_login, b24sdk
-        from main.checks import check_production_settings
+        from main.checks import check_production_settings, check_static_files_collected
 
         checks.register(check_production_settings, checks.Tags.security)
+        checks.register(check_static_files_collected, checks.Tags.staticfiles, deploy=True)
         connection_created.connect(_read_json_columns_as_text, dispatch_uid="main.read_json_columns_as_text")
         user_login_failed.connect(admin_login.count_failed_login, dispatch_uid="main.count_failed_login")
         user_logged_in.connect(admin_login.clear_failed_logins, dispatch_uid="main.clear_failed_logins")

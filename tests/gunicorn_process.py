@@ -62,6 +62,14 @@ def production_env(database: Database, oauth_server: str, **overrides: str) -> d
     }
 
 
+def collect_static(env: dict[str, str], app_dir: Path = REPO_ROOT) -> None:
+    """The admin's static files, collected as the production image's build does (once: `staticfiles/` is ignored by
+    git and Docker). Production refuses to start without them (main.E006)."""
+    if not (app_dir / "staticfiles" / "staticfiles.json").is_file():
+        command = [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"]
+        subprocess.run(command, cwd=app_dir, env={**env, "BUILD_TARGET": "production"}, check=True)
+
+
 @dataclass
 class Answer:
     status: int
@@ -108,6 +116,7 @@ class Gunicorn:
 
     def start(self) -> float:
         """Start it and wait for its first answer (`/api/healthz`); return the seconds that took."""
+        collect_static(self.env)
         started = time.monotonic()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
