@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from gunicorn.arbiter import Arbiter
+
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
 # One process per core, each with a pool of threads (measured with `make bench` on 2 cores; bench/results.md).
@@ -52,17 +54,18 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
-def on_starting(server) -> None:
-    """Run Django's system checks before binding, as `manage.py` does, so that production refuses to start with
-    placeholder or weak secrets (main/checks.py) instead of serving with them."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
-    import django
-    from django.core.management import call_command
-    from django.core.management.base import SystemCheckError
+def post_worker_init(worker) -> None:
+    """Run Django's system checks in each worker, once it has loaded the app and before it serves, so that production
+    refuses to run with placeholder or weak secrets, wildcard hosts or without its static files (main/checks.py).
 
-    django.setup()
-    try:
-        call_command("check")
-    except SystemCheckError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
+    In the workers, not the master: the master never imports Django, so the workers it forks, also after a reload
+    (SIGHUP), import the settings themselves and read a changed `.env`. Checked in the master, the settings would
+    be imported there once, and every later worker would inherit the old secrets. A worker that finds an error
+    exits before serving, and gunicorn then stops ("Worker failed to boot").
+    """
+    from django.core.checks import run_checks
+
+    errors = [message for message in run_checks(include_deployment_checks=True) if message.is_serious()]
+    if errors:
+        print("System check identified errors:", *errors, sep="\n", file=sys.stderr, flush=True)
+        raise SystemExit(Arbiter.WORKER_BOOT_ERROR)

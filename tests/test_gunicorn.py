@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
+import jwt
 import psycopg2
 import pytest
 
@@ -33,8 +35,9 @@ from tests.fake_bitrix24_server import FakeBitrix24Server
 
 PRODUCTION = dockerfile_stages()["production"]
 SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}
-# A hang guard for servers that never come up, not a speed requirement.
+# Hang guards for servers that never come up or never take a reload, not speed requirements.
 START_TIMEOUT = 90
+RELOAD_TIMEOUT = 30
 
 
 def _instruction(stage: list[str], name: str) -> str:
@@ -364,7 +367,67 @@ def test_production_refuses_to_start_with_placeholder_secrets(app_dir, productio
 
     assert result.returncode != 0
     assert "main.E001" in result.stderr
-    assert "Listening at" not in result.stdout + result.stderr
+    # The workers check before they serve (gunicorn.conf.py): no request was answered.
+    assert "Worker failed to boot" in result.stdout + result.stderr
+    assert '"GET ' not in result.stdout + result.stderr
+
+
+# ---- reloading (SIGHUP) a changed .env ------------------------------------------------------------------------------
+
+
+def _signed_with(token: str, secret: str) -> bool:
+    try:
+        jwt.decode(token, secret, algorithms=["HS256"])
+    except jwt.InvalidSignatureError:
+        return False
+    return True
+
+
+@contextmanager
+def server_reading_env_file(
+    app_dir: Path, database: str, oauth_url: str, tmp_path: Path
+) -> Iterator[tuple[Gunicorn, Path]]:
+    """The production container, and its `.env`, on a copy of the image's files whose JWT_SECRET comes from that
+    file (a variable of the environment would win over it)."""
+    app = tmp_path / "app"
+    shutil.copytree(app_dir, app)
+    env = _production_env(database, oauth_url)
+    (app / ".env").write_text(f"JWT_SECRET={env.pop('JWT_SECRET')}\n")
+    with running_container(app, env, tmp_path / "gunicorn.log") as server:
+        yield server, app / ".env"
+
+
+def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, create_database, oauth, tmp_path):
+    with server_reading_env_file(app_dir, create_database(), oauth.url, tmp_path) as (server, env_file):
+        old_secret = env_file.read_text().strip().removeprefix("JWT_SECRET=")
+        old_jwt = _post_json(server.port, "/api/getToken", oauth.fake.placement(oauth.fake.grant())).json()["token"]
+        new_secret = secrets.token_urlsafe(48)
+        env_file.write_text(f"JWT_SECRET={new_secret}\nJWT_SECRET_PREVIOUS={old_secret}\n")
+
+        server.process.send_signal(signal.SIGHUP)
+        # Until the old workers are gone, some answers still come from them: wait for a new worker's.
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while True:
+            renewal = _request(server.port, "POST", "/api/getToken", headers={"Authorization": f"Bearer {old_jwt}"})
+            if renewal.status != 200 or not _signed_with(renewal.json()["token"], old_secret):
+                break
+            assert time.monotonic() < deadline, f"the reload kept the old JWT_SECRET:\n{server.output()}"
+            time.sleep(0.2)
+
+    assert _signed_with(old_jwt, old_secret)
+    assert renewal.status == 200  # the old JWT is accepted (JWT_SECRET_PREVIOUS)...
+    assert _signed_with(renewal.json()["token"], new_secret)  # ...and renewed with the new secret
+
+
+def test_sighup_with_an_unsafe_env_file_stops_the_server(app_dir, create_database, oauth, tmp_path):
+    with server_reading_env_file(app_dir, create_database(), oauth.url, tmp_path) as (server, env_file):
+        env_file.write_text("JWT_SECRET=short\n")
+
+        server.process.send_signal(signal.SIGHUP)
+        exit_code = server.process.wait(timeout=RELOAD_TIMEOUT)
+
+    assert exit_code != 0
+    assert "main.E001" in server.output()
 
 
 # ---- the entrypoint scripts' other paths ----------------------------------------------------------------------------
