@@ -4,6 +4,8 @@ The app (`main/`) reads its own settings below from here, never from `config`, s
 `override_settings`.
 """
 
+import datetime as dt
+
 from config import BASE_DIR, config
 
 SECRET_KEY = config.jwt_secret
@@ -22,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    "axes",
     "main",
 ]
 
@@ -37,7 +40,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a login refused for too many failures into AXES_LOCKOUT_CALLABLE's answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: it refuses a login that failed too often before Django checks the password.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "urls"
 WSGI_APPLICATION = "wsgi.application"
@@ -74,9 +82,6 @@ else:
             "OPTIONS": {"connect_timeout": 5},
         }
     }
-
-# Per-process cache, used only by the admin login throttle (main/admin_login.py).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -116,9 +121,19 @@ STORAGES = {
 
 # The admin's CSRF failures answer in JSON like everything else (main/views.py).
 CSRF_FAILURE_VIEW = "main.views.csrf_failure"
-# Failed admin logins per username and address before the login answers 429 (main/admin_login.py).
-ADMIN_LOGIN_MAX_FAILURES = config.admin_login_max_failures
-ADMIN_LOGIN_LOCKOUT_SECONDS = config.admin_login_lockout_seconds
+# Failed admin logins (django-axes): counted per username and client address in the database (axes' tables), so
+# every worker shares them. At AXES_FAILURE_LIMIT the login answers 429 (main/admin_login.py) until
+# AXES_COOLOFF_TIME has passed since the last failure; a successful login clears the count.
+AXES_FAILURE_LIMIT = config.admin_login_max_failures
+AXES_COOLOFF_TIME = dt.timedelta(seconds=config.admin_login_lockout_seconds)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "main.admin_login.client_address"
+AXES_LOCKOUT_CALLABLE = "main.admin_login.lockout_response"
+# Failures are logged with username and address (the password never); the stored form data leaves out the CSRF token.
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+# Proxies in front that append the client's address to X-Forwarded-For (main/admin_login.py reads it behind them).
+TRUSTED_PROXY_COUNT = config.trusted_proxy_count
 
 # Bodies over this size are refused with 413 by `collect_request_data`.
 DATA_UPLOAD_MAX_MEMORY_SIZE = config.max_body_bytes

@@ -50,10 +50,7 @@ def bearer(account):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Each test starts with no cached account access answers and no failed admin logins."""
-    from django.core.cache import cache
-
+    """Each test starts with no cached account access answers."""
     from main.access import recent_answers
 
     recent_answers.clear()
-    cache.clear()
