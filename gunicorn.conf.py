@@ -55,8 +55,14 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
 def post_worker_init(worker) -> None:
-    """Run Django's system checks in each worker, once it has loaded the app and before it serves, so that production
-    refuses to run with placeholder or weak secrets, wildcard hosts or without its static files (main/checks.py).
+    """Each worker, once it has loaded the app and before it serves: refuse unsafe settings, mask gunicorn's logs."""
+    _refuse_unsafe_settings()
+    _mask_secrets_in_gunicorn_logs(worker)
+
+
+def _refuse_unsafe_settings() -> None:
+    """Run Django's system checks, deployment checks included, so that production refuses to run with placeholder
+    or weak secrets, wildcard hosts or without its static files (main/checks.py).
 
     In the workers, not the master: the master never imports Django, so the workers it forks, also after a reload
     (SIGHUP), import the settings themselves and read a changed `.env`. Checked in the master, the settings would
@@ -69,3 +75,12 @@ def post_worker_init(worker) -> None:
     if errors:
         print("System check identified errors:", *errors, sep="\n", file=sys.stderr, flush=True)
         raise SystemExit(Arbiter.WORKER_BOOT_ERROR)
+
+
+def _mask_secrets_in_gunicorn_logs(worker) -> None:
+    """Gunicorn's error log quotes a malformed request line whole, query string and tokens included: its loggers
+    get the app's masking filter (main/logging.py) too."""
+    from main.logging import RedactSecretsFilter
+
+    for logger in (worker.log.error_log, worker.log.access_log):
+        logger.addFilter(RedactSecretsFilter())

@@ -173,4 +173,11 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["stdout"], "level": config.log_level},
+    # Django's own defaults (django.utils.log.DEFAULT_LOGGING) give these loggers handlers without the filter: the
+    # console (DEBUG on), which printed every django.* record a second time, unmasked; mail_admins; and runserver's
+    # request log, which printed query strings with tokens. No handlers here: their records reach the root's.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},  # INFO, as Django's default: no SQL with its values at DEBUG
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }

@@ -1,8 +1,9 @@
 """Keeps secrets out of log lines.
 
-Every handler of the project carries `RedactSecretsFilter`. It masks the configured secrets, anything shaped like a
-JWT, a Bearer credential or an OAuth query parameter, and the credentials of the request being served (registered
-with `remember_secrets` as soon as the request's data is read).
+Every handler of the project carries `RedactSecretsFilter`, and so do gunicorn's own loggers (gunicorn.conf.py). It
+masks the configured secrets, anything shaped like a JWT, a Bearer credential or an OAuth query parameter, the query
+string of a request line (runserver's request log, gunicorn's errors), and the credentials of the request being
+served (registered with `remember_secrets` as soon as the request's data is read).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)\S+"),
     re.compile(
         r"(?i)((?:auth|auth_id|refresh_id|access_token|refresh_token|application_token|client_secret|code)"
-        r"['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}]+"
+        r"(?:\]|%5D)?['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}]+"  # also `auth[access_token]=` (Bitrix24's events)
     ),
+    # A request line's query string: placement data travels there under names no pattern above foresees (e.g.
+    # `auth%5Baccess_token%5D`, percent-encoded as runserver logs it).
+    re.compile(r"((?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|CONNECT|TRACE) [^\s?'\"]*\?)[^\s'\"]+"),
 )
 
 

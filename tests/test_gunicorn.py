@@ -329,6 +329,22 @@ def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
         assert secret not in log
 
 
+def test_error_log_masks_the_tokens_of_a_malformed_request_line(gunicorn, oauth):
+    grant, application_token = oauth.fake.grant(), "app-token-" + secrets.token_hex(8)
+    query = urlencode({**oauth.fake.placement(grant), "auth[application_token]": application_token})
+
+    # A control character makes the request line invalid: gunicorn's error log quotes it whole.
+    with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=30) as connection:
+        connection.sendall(f"GET /api/list?{query}\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        assert connection.recv(100).startswith(b"HTTP/1.1 400")
+    gunicorn.wait_for_output("Invalid HTTP request line")
+
+    log = gunicorn.output()
+    assert "Invalid HTTP request line: 'GET /api/list?***" in log
+    for secret in (grant.access_token, grant.refresh_token, application_token):
+        assert secret not in log
+
+
 # ---- start-up and shutdown ------------------------------------------------------------------------------------------
 
 
