@@ -51,6 +51,7 @@ class Config:
     client_id: str
     client_secret: str
     bitrix24_oauth_server: str
+    bitrix24_extra_portal_hosts: list[str]
     bitrix24_timeout: float
     bitrix24_max_retries: int
 
@@ -114,6 +115,7 @@ def load_config(env: Env | None = None) -> Config:
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
         client_secret=env.str("CLIENT_SECRET", PLACEHOLDER_CLIENT_SECRET),
         bitrix24_oauth_server=env.str("BITRIX24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER).rstrip("/"),
+        bitrix24_extra_portal_hosts=env.list("BITRIX24_EXTRA_PORTAL_HOSTS", []),
         bitrix24_timeout=env.float("BITRIX24_TIMEOUT", 5.0),
         bitrix24_max_retries=env.int("BITRIX24_MAX_RETRIES", 2),
         virtual_hosts=virtual_hosts,

@@ -90,6 +90,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 BITRIX24_CLIENT_ID = config.client_id
 BITRIX24_CLIENT_SECRET = config.client_secret
 BITRIX24_OAUTH_SERVER = config.bitrix24_oauth_server
+# Portal hosts accepted besides cloud host names (self-hosted Bitrix24 on a port, an IP address or a single label).
+BITRIX24_EXTRA_PORTAL_HOSTS = config.bitrix24_extra_portal_hosts
+# Where Bitrix24 sends the app's lifecycle events (bound by POST /api/install): the app's public URL.
+APP_EVENTS_URL = f"{config.public_origins[0]}/api/app-events"
 # Limits for each call to Bitrix24: seconds per connection and read, and attempts for answers of 503.
 BITRIX24_TIMEOUT = config.bitrix24_timeout
 BITRIX24_MAX_RETRIES = config.bitrix24_max_retries

@@ -15,9 +15,9 @@ Environment (defaults in brackets): BENCH_DURATION [15s] per endpoint, BENCH_ROU
 BENCH_CONNECTIONS [16] for wrk; BENCH_WARMUP [10s] of Bearer requests first; BENCH_LATENCY_MS [50] of the fake
 Bitrix24; BENCH_ACCOUNTS [1000] seeded accounts; BENCH_PLACEMENTS [20] new placements per round, each measured
 first and repeated; BENCH_MIN_REQUESTS [100000] served before worker memory is read; BENCH_DB_HOST to use an
-existing PostgreSQL server instead, with BENCH_DB_PORT/USER/PASSWORD/NAME [5432/appuser/apppass/appdb_bench] (the
-database is dropped and created again); BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another worker model
-(e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
+existing PostgreSQL server instead, with BENCH_DB_PORT/USER/PASSWORD [5432/appuser/apppass] (the benchmark's
+database there is a new one, dropped afterwards); BENCH_GUNICORN_ARGS: extra gunicorn arguments, to try another
+worker model (e.g. "--workers 5 --worker-class sync"; the command line wins over gunicorn.conf.py).
 """
 
 from __future__ import annotations
@@ -35,14 +35,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fake_bitrix24 import Portal
-from tests.fake_bitrix24_server import FakeBitrix24Server
-from tests.gunicorn_process import REPO_ROOT, Database, Gunicorn, production_env, request
-from tests.postgres_server import ThrowawayPostgres
+from tests.support.databases import Database, throwaway_database
+from tests.support.fake_bitrix24 import Portal
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import GUNICORN_COMMAND, Gunicorn, production_env, request
+from tests.support.paths import REPO_ROOT
+from tests.support.postgres_server import ThrowawayPostgres, server_binaries
 
 BENCH_DIR = REPO_ROOT / "bench"
 WORK_DIR = BENCH_DIR / "tmp"  # logs and request files of the last run (git-ignored)
@@ -70,14 +72,13 @@ PLACEMENTS = int(_env("BENCH_PLACEMENTS", "20"))
 REPEATED_PLACEMENTS = 100  # sent once in the warm-up; wrk repeats them
 MIN_REQUESTS = int(_env("BENCH_MIN_REQUESTS", "100000"))
 GUNICORN_ARGS = shlex.split(_env("BENCH_GUNICORN_ARGS", ""))
-# An existing server when BENCH_DB_HOST is set; otherwise one of the benchmark's own (tests/postgres_server.py).
-EXISTING_DATABASE = (
+# An existing server when BENCH_DB_HOST is set; otherwise one of the benchmark's own (tests/support/postgres_server.py).
+EXISTING_SERVER = (
     Database(
         host=os.environ["BENCH_DB_HOST"],
         port=int(_env("BENCH_DB_PORT", "5432")),
         user=_env("BENCH_DB_USER", "appuser"),
         password=_env("BENCH_DB_PASSWORD", "apppass"),
-        name=_env("BENCH_DB_NAME", "appdb_bench"),
     )
     if os.environ.get("BENCH_DB_HOST")
     else None
@@ -146,26 +147,67 @@ class EndpointResult:
         return sum(run.cpu_seconds for run in self.runs) / max(self.requests, 1) * 1e6
 
 
+@dataclass(frozen=True)
+class PlacementPhase:
+    """Placement getToken requests of one phase, sent one at a time."""
+
+    p50_ms: float
+    calls_per_request: float  # app.info calls to Bitrix24
+
+
+@dataclass(frozen=True)
+class Placements:
+    samples: int  # new placements, each sent twice
+    first: PlacementPhase  # new access tokens
+    repeat: PlacementPhase  # the same placements again
+    calls_per_wrk_repeat: float  # app.info calls per repeated placement that wrk sent
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What was measured while gunicorn served."""
+
+    endpoints: dict[str, EndpointResult]  # by name, the ceiling first
+    placements: Placements
+    requests_served: int
+    worker_rss_mb: list[float]
+
+
+@dataclass(frozen=True)
+class Results:
+    """A run's figures: what bench/results.md shows and the goals are judged on."""
+
+    machine: str
+    database: str
+    measurements: Measurements
+    startup_seconds: float  # from gunicorn's start to its first answer
+    gunicorn_exit_status: int  # after SIGTERM
+
+
 def main() -> int:
-    wrk = _wrk()
+    wrk = _check_tools()
     WORK_DIR.mkdir(exist_ok=True)
-    with _database() as (database, database_description), FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24:
+    with (
+        _database_server() as (database_server, database_description),
+        throwaway_database(database_server, "appdb_bench") as database,
+        FakeBitrix24Server(latency=LATENCY_MS / 1000) as b24,
+    ):
         env = production_env(database, b24.url, DJANGO_SETTINGS_MODULE="bench.settings")
         os.environ.update(env)  # this process seeds the database and mints JWTs with the same settings
         tokens = _migrate_and_seed()
         WORK_DIR.joinpath("gunicorn.log").unlink(missing_ok=True)
-        server = Gunicorn(env, WORK_DIR / "gunicorn.log", *GUNICORN_ARGS)
+        server = Gunicorn(env, WORK_DIR / "gunicorn.log", [*GUNICORN_COMMAND, *GUNICORN_ARGS])
         startup_seconds = server.start()
         try:
-            figures = _measure(wrk, server, b24, tokens)
+            measurements = _measure(wrk, server, b24, tokens)
         finally:
             exit_status = server.stop()
-        figures.update(machine=_machine(), database=database_description)
-    figures.update(startup_seconds=startup_seconds, gunicorn_exit=exit_status)
-    report = _report(figures)
+        machine = _machine()
+    results = Results(machine, database_description, measurements, startup_seconds, exit_status)
+    report = _report(results)
     print(report)
     RESULTS.write_text(report)
-    missed = _missed_goals(figures)
+    missed = _missed_goals(results)
     for goal in missed:
         print(f"GOAL MISSED: {goal}", file=sys.stderr)
     return 1 if missed else 0
@@ -174,37 +216,40 @@ def main() -> int:
 # --- set-up ---------------------------------------------------------------------------------------------------
 
 
-def _wrk() -> str:
-    """wrk's path, installing Debian's package when it is missing (as root)."""
-    found = shutil.which("wrk")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("Installing wrk (Debian package)...", file=sys.stderr)
-        command = ["apt-get", "install", "-y", "-q", "wrk"]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
-        found = shutil.which("wrk")
-    if found is None:
-        sys.exit("make bench needs wrk: install it (Debian/Ubuntu: apt-get install wrk) and run again.")
-    return found
+def _check_tools() -> str:
+    """wrk's path. Exits saying what to install when wrk, or PostgreSQL's server binaries for a server of the
+    benchmark's own, are missing: the benchmark installs nothing itself."""
+    missing = []
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        missing.append("wrk (Debian/Ubuntu: apt-get install wrk)")
+    if EXISTING_SERVER is None:
+        try:
+            server_binaries()
+        except RuntimeError:
+            missing.append(
+                "PostgreSQL's server binaries, initdb and pg_ctl (Debian/Ubuntu: apt-get install postgresql)"
+            )
+    if missing:
+        sys.exit(f"make bench needs {' and '.join(missing)}: install what is missing and run again.")
+    return wrk
 
 
 @contextmanager
-def _database() -> Iterator[tuple[Database, str]]:
-    """The benchmark's database, new and empty, and how the backend reaches it (for the report).
+def _database_server() -> Iterator[tuple[Database, str]]:
+    """The PostgreSQL server the benchmark's database goes on, and how the backend reaches it (for the report).
 
-    By default a PostgreSQL server of the benchmark's own: fresh, durable, on 127.0.0.1 over TCP with password
-    authentication, as production reaches its database (a server with trust authentication would hide the cost of
-    logging in). With BENCH_DB_HOST, BENCH_DB_NAME on that server, dropped and created again.
+    By default a server of the benchmark's own: fresh, durable, on 127.0.0.1 over TCP with password authentication,
+    as production reaches its database (a server with trust authentication would hide the cost of logging in).
     """
-    if EXISTING_DATABASE is not None:
-        _recreate(EXISTING_DATABASE)
-        yield EXISTING_DATABASE, f"{EXISTING_DATABASE.host}:{EXISTING_DATABASE.port} (BENCH_DB_HOST), over TCP"
+    if EXISTING_SERVER is not None:
+        yield EXISTING_SERVER, f"{EXISTING_SERVER.host}:{EXISTING_SERVER.port} (BENCH_DB_HOST), over TCP"
         return
     server = ThrowawayPostgres(password=secrets.token_urlsafe(16), durable=True)
     try:
         server.start()
-        server.execute('CREATE DATABASE "appdb_bench"')
         yield (
-            server.database("appdb_bench"),
+            server.database(),
             (
                 f"a server of the benchmark's own (initdb, default settings, fsync on) on 127.0.0.1:{server.port},"
                 " over TCP with scram-sha-256 password authentication"
@@ -212,18 +257,6 @@ def _database() -> Iterator[tuple[Database, str]]:
         )
     finally:
         server.remove()
-
-
-def _recreate(database: Database) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(
-        host=database.host, port=database.port, user=database.user, password=database.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with closing(admin), admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{database.name}"')
 
 
 def _migrate_and_seed() -> Path:
@@ -270,13 +303,9 @@ class PlacementSamples:
             self.seconds[phase] += [_post_placement(port, body) for body in bodies]
             self.calls[phase] += b24.fake.calls_to(APP_INFO) - calls_before
 
-    def figures(self) -> dict:
-        figures = {}
-        for phase, seconds in self.seconds.items():
-            figures[f"placement_{phase}_p50_ms"] = statistics.median(seconds) * 1000
-            figures[f"placement_{phase}_calls"] = self.calls[phase] / len(seconds)
-        figures["placement_samples"] = len(self.seconds["first"])
-        return figures
+    def phase(self, name: str) -> PlacementPhase:
+        seconds = self.seconds[name]
+        return PlacementPhase(statistics.median(seconds) * 1000, self.calls[name] / len(seconds))
 
 
 def _placement_bodies(b24: FakeBitrix24Server, prefix: str, count: int = PLACEMENTS) -> list[bytes]:
@@ -335,7 +364,7 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) -> dict:
+def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) -> Measurements:
     endpoints = [
         Endpoint(CEILING, "GET", "/api/ceiling", "bearer", tokens),
         Endpoint("Bearer GET /api/list", "GET", "/api/list", "bearer", tokens),
@@ -367,9 +396,7 @@ def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) 
         placements.measure(server.port, b24, _placement_bodies(b24, f"round-{number}"))
         rates = ", ".join(f"{r[-1].rps:.0f}" for r in runs.values())
         print(f"round {number}/{ROUNDS}, requests/s: {rates}", file=sys.stderr)
-    figures = placements.figures()
     placement_requests = sum(run.requests for run in runs[endpoints[-1].name])
-    figures["placement_wrk_calls"] = wrk_calls / max(placement_requests, 1)
     results = {
         name: EndpointResult(
             endpoint_runs, statistics.median(r.rps / c.rps for r, c in zip(endpoint_runs, runs[CEILING], strict=True))
@@ -379,10 +406,17 @@ def _measure(wrk: str, server: Gunicorn, b24: FakeBitrix24Server, tokens: Path) 
     served = sum(result.requests for result in results.values())
     while served < MIN_REQUESTS:  # worker memory is read after at least MIN_REQUESTS requests
         served += _run_wrk(wrk, server, endpoints[1], 10).requests
-    figures.update(
-        results=results, requests_served=served, worker_rss_mb=[_rss_mb(pid) for pid in server.worker_pids()]
+    return Measurements(
+        endpoints=results,
+        placements=Placements(
+            samples=len(placements.seconds["first"]),
+            first=placements.phase("first"),
+            repeat=placements.phase("repeat"),
+            calls_per_wrk_repeat=wrk_calls / max(placement_requests, 1),
+        ),
+        requests_served=served,
+        worker_rss_mb=[_rss_mb(pid) for pid in server.worker_pids()],
     )
-    return figures
 
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -409,26 +443,26 @@ def _worker_model() -> str:
     return model + (f" overridden by `{shlex.join(GUNICORN_ARGS)}`" if GUNICORN_ARGS else "")
 
 
-def _report(figures: dict) -> str:
-    results: dict[str, EndpointResult] = figures["results"]
+def _report(results: Results) -> str:
+    measured = results.measurements
+    placements = measured.placements
     rows = [
         "| endpoint | requests/s | p50 ms | p99 ms | errors | ratio to ceiling | server CPU µs/request |",
         "|---|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.ratio:.2f} | "
             f"{r.cpu_us_per_request:.0f} |"
-            for name, r in results.items()
+            for name, r in measured.endpoints.items()
         ),
     ]
-    rss = figures["worker_rss_mb"]
-    missed = _missed_goals(figures)
+    missed = _missed_goals(results)
     return "\n".join(
         [
             "# Benchmark results (`make bench`)",
             "",
             f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
-            f"- Machine: {figures['machine']}",
-            f"- Server: {_worker_model()}, production settings. Database: {figures['database']}.",
+            f"- Machine: {results.machine}",
+            f"- Server: {_worker_model()}, production settings. Database: {results.database}.",
             f"- Load: `wrk -t{THREADS} -c{CONNECTIONS}` on the same machine, {DURATION:g} s per endpoint in {ROUNDS}"
             " rounds, the endpoints taking turns; ratio, p50 and p99 are medians over the rounds. Each request carries"
             f" another of {ACCOUNTS} JWTs (or of {REPEATED_PLACEMENTS} placements). Errors: non-2xx answers plus"
@@ -438,21 +472,21 @@ def _report(figures: dict) -> str:
             *rows,
             "",
             f"Placement `POST /api/getToken` one at a time, {LATENCY_MS:g} ms injected latency on the fake Bitrix24"
-            f" OAuth server: {PLACEMENTS} new placements per round, {figures['placement_samples']} in all, each sent"
+            f" OAuth server: {PLACEMENTS} new placements per round, {placements.samples} in all, each sent"
             " twice (first call, then repeat):",
             "",
             "| placement | p50 ms | Bitrix24 calls per request |",
             "|---|---:|---:|",
-            f"| first call (new access token) | {figures['placement_first_p50_ms']:.1f} | "
-            f"{figures['placement_first_calls']:.2f} |",
-            f"| repeat (access token already verified) | {figures['placement_repeat_p50_ms']:.1f} | "
-            f"{figures['placement_repeat_calls']:.2f} |",
-            f"| repeats under wrk (table above) | | {figures['placement_wrk_calls']:.2f} |",
+            f"| first call (new access token) | {placements.first.p50_ms:.1f} | "
+            f"{placements.first.calls_per_request:.2f} |",
+            f"| repeat (access token already verified) | {placements.repeat.p50_ms:.1f} | "
+            f"{placements.repeat.calls_per_request:.2f} |",
+            f"| repeats under wrk (table above) | | {placements.calls_per_wrk_repeat:.2f} |",
             "",
-            f"- Worker memory (RSS) after {figures['requests_served']:,} requests: "
-            f"{', '.join(f'{mb:.1f}' for mb in rss)} MB",
-            f"- Start-up to first answer (`/api/healthz`): {figures['startup_seconds']:.2f} s",
-            f"- gunicorn's exit status after SIGTERM: {figures['gunicorn_exit']}",
+            f"- Worker memory (RSS) after {measured.requests_served:,} requests: "
+            f"{', '.join(f'{mb:.1f}' for mb in measured.worker_rss_mb)} MB",
+            f"- Start-up to first answer (`/api/healthz`): {results.startup_seconds:.2f} s",
+            f"- gunicorn's exit status after SIGTERM: {results.gunicorn_exit_status}",
             "",
             "Goals of issue 5: " + ("all met." if not missed else "missed: " + "; ".join(missed)),
             "",
@@ -460,26 +494,32 @@ def _report(figures: dict) -> str:
     )
 
 
-def _missed_goals(figures: dict) -> list[str]:
-    results: dict[str, EndpointResult] = figures["results"]
+def _missed_goals(results: Results) -> list[str]:
+    endpoints = results.measurements.endpoints
+    placements = results.measurements.placements
+    worker_rss_mb = max(results.measurements.worker_rss_mb)
     missed = [
-        f"{name} at {results[name].ratio:.2f} x the ceiling (goal {goal} x)"
+        f"{name} at {endpoints[name].ratio:.2f} x the ceiling (goal {goal} x)"
         for name, goal in MIN_RATIO.items()
-        if results[name].ratio < goal
+        if endpoints[name].ratio < goal
     ]
-    missed += [f"{name}: {r.errors} errors" for name, r in results.items() if r.errors]
-    if figures["placement_first_p50_ms"] >= MAX_FIRST_PLACEMENT_P50_MS:
-        missed.append(f"first placement p50 {figures['placement_first_p50_ms']:.1f} ms")
-    if figures["placement_repeat_p50_ms"] >= MAX_REPEAT_PLACEMENT_P50_MS:
-        missed.append(f"repeated placement p50 {figures['placement_repeat_p50_ms']:.1f} ms")
-    if figures["placement_first_calls"] != 1 or figures["placement_repeat_calls"] or figures["placement_wrk_calls"]:
+    missed += [f"{name}: {r.errors} errors" for name, r in endpoints.items() if r.errors]
+    if placements.first.p50_ms >= MAX_FIRST_PLACEMENT_P50_MS:
+        missed.append(f"first placement p50 {placements.first.p50_ms:.1f} ms")
+    if placements.repeat.p50_ms >= MAX_REPEAT_PLACEMENT_P50_MS:
+        missed.append(f"repeated placement p50 {placements.repeat.p50_ms:.1f} ms")
+    if (
+        placements.first.calls_per_request != 1
+        or placements.repeat.calls_per_request
+        or placements.calls_per_wrk_repeat
+    ):
         missed.append("Bitrix24 calls per placement are not 1 (first) and 0 (repeats)")
-    if max(figures["worker_rss_mb"]) >= MAX_WORKER_RSS_MB:
-        missed.append(f"worker RSS {max(figures['worker_rss_mb']):.1f} MB")
-    if figures["startup_seconds"] >= MAX_STARTUP_SECONDS:
-        missed.append(f"start-up {figures['startup_seconds']:.2f} s")
-    if figures["gunicorn_exit"] != 0:
-        missed.append(f"gunicorn exited with {figures['gunicorn_exit']}")
+    if worker_rss_mb >= MAX_WORKER_RSS_MB:
+        missed.append(f"worker RSS {worker_rss_mb:.1f} MB")
+    if results.startup_seconds >= MAX_STARTUP_SECONDS:
+        missed.append(f"start-up {results.startup_seconds:.2f} s")
+    if results.gunicorn_exit_status != 0:
+        missed.append(f"gunicorn exited with {results.gunicorn_exit_status}")
     return missed
 
 

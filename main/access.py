@@ -1,4 +1,4 @@
-"""Who may act: an account while it is new or active and its installation, if any, is not deleted.
+"""Whether an account may still act (main/statuses.py says when), asked on every Bearer request.
 
 Bearer requests ask `check_access` on every call. The answers are kept per process and renewed together, in one
 query, every ACCESS_CHECK_SECONDS: a JWT costs no query on most requests, and an account that is blocked, deleted or
@@ -15,11 +15,8 @@ import uuid
 from django.conf import settings
 
 from main.exceptions import AccountInactive, InvalidJWTToken
-from main.models import ACTIVE_ACCOUNT_STATUSES, AccountStatus, Bitrix24Account
-
-
-def may_act(account_status: str, installation_status: str | None) -> bool:
-    return account_status in ACTIVE_ACCOUNT_STATUSES and installation_status != AccountStatus.DELETED
+from main.models import Bitrix24Account
+from main.statuses import may_act
 
 
 class Access(enum.Enum):
@@ -30,7 +27,8 @@ class Access(enum.Enum):
 
 def read_access(account_ids: set[uuid.UUID]) -> dict[uuid.UUID, Access]:
     """Each account's access, read in one query."""
-    rows = Bitrix24Account.objects.filter(pk__in=account_ids).values_list("pk", "status", "installation__status")
+    accounts = Bitrix24Account.objects.filter(pk__in=account_ids).with_installation_status()
+    rows = accounts.values_list("pk", "status", "installation_status")
     access = dict.fromkeys(account_ids, Access.UNKNOWN)
     for account_id, status, installation_status in rows:
         access[account_id] = Access.ALLOWED if may_act(status, installation_status) else Access.INACTIVE

@@ -6,7 +6,9 @@
   with Bitrix24's OAuth server. A connection the server closed meanwhile is noticed before reuse (urllib3) and
   replaced. Token renewal keeps the SDK's own path: a refresh token is spent by the first request that reaches
   Bitrix24, so it must never be sent twice.
-- `VerificationToken`: a placement's token that only asks `app.info` about itself and is never renewed.
+- `VerificationToken`: a placement's or event's token, used as it came: never renewed.
+- `GuardedDomainToken`: a portal that moved answers REST calls with a redirect, which the SDK follows with the
+  user's token; it may follow only to a host a placement's DOMAIN could name (main/placement_data.py).
 - `use_oauth_server()`: the OAuth server's address is a class constant of the SDK; BITRIX24_OAUTH_SERVER replaces
   it (a fake Bitrix24 in tests and benchmarks).
 """
@@ -21,7 +23,11 @@ import requests
 from b24pysdk import BitrixApp, BitrixToken
 from b24pysdk.api.requesters import BitrixOAuthRequester
 from b24pysdk.api.responses import BitrixAppInfoResponse
+from b24pysdk.credentials import AbstractBitrixToken
 from django.conf import settings
+
+from main.exceptions import PortalRedirectRefused
+from main.placement_data import is_portal_host
 
 _sessions = threading.local()
 
@@ -58,9 +64,17 @@ def bitrix_app() -> KeepAliveBitrixApp:
     return _app(settings.BITRIX24_CLIENT_ID, settings.BITRIX24_CLIENT_SECRET)
 
 
-class VerificationToken(BitrixToken):
-    """The token a placement arrived with, used only to ask `app.info` about itself: an expired placement token is
-    refused (the frontend sends a fresh one), never renewed."""
+class GuardedDomainToken(AbstractBitrixToken):
+    def _check_and_change_domain(self, new_domain: str) -> bool:
+        if new_domain and not is_portal_host(new_domain):
+            raise PortalRedirectRefused()
+        return super()._check_and_change_domain(new_domain)
+
+
+class VerificationToken(GuardedDomainToken, BitrixToken):
+    """A token as a placement or an event brought it: an expired one is refused, not renewed with its refresh token
+    (main/placements.py renews a placement's once, under a claim that keeps concurrent requests from spending it
+    twice)."""
 
     _AUTO_REFRESH_EXPIRED_TOKEN = False
 

@@ -62,6 +62,42 @@ class Bitrix24Unavailable(ApiError):
     default_message = "Bitrix24 is not answering correctly; try again later"
 
 
+class PortalRedirectRefused(Bitrix24Unavailable):
+    """The portal's REST API redirected to a host that is not a portal host (main/placement_data.py decides)."""
+
+    default_message = "Bitrix24 redirected the call to a host that is not an allowed portal"
+
+
 class Bitrix24Timeout(ApiError):
     status = HTTPStatus.GATEWAY_TIMEOUT
     default_message = "Bitrix24 did not answer in time; try again later"
+
+
+class PlacementTokenExpired(PlacementRejected):
+    """The access token has expired; the placement's refresh token may renew it."""
+
+    default_message = "The access token has expired"
+
+
+class NotPortalAdmin(ApiError):
+    status = HTTPStatus.FORBIDDEN
+    default_message = "Only an administrator of the Bitrix24 portal can install the app"
+
+
+class Bitrix24Refused(ApiError):
+    """Bitrix24 answered a call on the portal with an error that says nothing about the grant or installation."""
+
+    status = HTTPStatus.BAD_GATEWAY
+    default_message = "Bitrix24 refused the call"
+
+
+class EventRejected(ApiError):
+    """An event callback that cannot be shown to come from Bitrix24 for a portal we know."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The event could not be verified"
+
+
+class UnknownPortal(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    default_message = "The app is not installed on this portal"

@@ -1,6 +1,7 @@
-"""The two tables this backend shares with the sibling PHP backend (columns: `../shared/schema.md`).
+"""The tables: the two this backend shares with the sibling PHP backend (columns: `../shared/schema.md`), and one of
+its own.
 
-Both models are unmanaged: Django never alters these tables. Migration 0001 creates them only where they are
+The shared models are unmanaged: Django never alters these tables. Migration 0001 creates them only where they are
 missing, so the backend runs beside the PHP backend's schema and on an empty database alike.
 """
 
@@ -10,34 +11,50 @@ import datetime as dt
 import uuid
 
 from b24pysdk import BitrixApp, Client
-from b24pysdk.credentials import AbstractBitrixToken
+from b24pysdk.errors import BitrixAPIError
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
 from django.db import models, transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
 
-from main.b24sdk import bitrix_app
+from main.b24sdk import GuardedDomainToken, bitrix_app
+from main.exceptions import AccountInactive
 from main.fields import UTCDateTimeField
+from main.statuses import AccountStatus, automatic_comment, change_for_error
 
-
-class AccountStatus(models.TextChoices):
-    """Lifecycle of an account and of an installation, with the values the PHP backend writes."""
-
-    NEW = "new"
-    ACTIVE = "active"
-    BLOCKED = "blocked"
-    DELETED = "deleted"
-
-
-ACTIVE_ACCOUNT_STATUSES = (AccountStatus.NEW, AccountStatus.ACTIVE)
 _TOKEN_FIELDS = ("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
 
 
-class Bitrix24Account(models.Model, AbstractBitrixToken):
-    """A Bitrix24 user of a portal that runs the app, with the OAuth tokens that act for them.
+def not_set_by_operator() -> Q:
+    """Rows whose status the backend may change: acting ones, and those the backend itself blocked or deleted."""
+    return Q(status__in=(AccountStatus.NEW, AccountStatus.ACTIVE)) | Q(comment__startswith=automatic_comment(""))
+
+
+class AccountQuerySet(models.QuerySet):
+    def with_installation_status(self) -> AccountQuerySet:
+        """Annotate `installation_status`: the status of the app on the account's portal (its current installation,
+        whichever account of the portal installed it), None where the app was never installed."""
+        current = ApplicationInstallation.objects.of_portal(OuterRef("member_id")).values("status")[:1]
+        return self.annotate(installation_status=Subquery(current))
+
+
+class InstallationQuerySet(models.QuerySet):
+    def of_portal(self, member_id: str | OuterRef) -> InstallationQuerySet:
+        """The portal's installations, the current one first: the master account's (the user who installed the app
+        last), else the newest."""
+        master_first = F("bitrix_24_account__is_master_account").desc(nulls_last=True)
+        return self.filter(bitrix_24_account__member_id=member_id).order_by(master_first, "-created_at_utc")
+
+
+class Bitrix24Account(models.Model, GuardedDomainToken):
+    """A Bitrix24 user of a portal that runs the app, with the OAuth tokens that act for them. A user is the portal's
+    `member_id` plus `b24_user_id`; `domain_url` is where the portal is now.
 
     It is also b24pysdk's token object: the SDK's `domain`, `auth_token` and `expires` map onto the columns
-    `domain_url`, `access_token` and `expires` (Unix seconds), so `account.client` calls the portal's REST API and
-    renewed tokens or a moved portal domain are saved as soon as the SDK reports them.
+    `domain_url`, `access_token` and `expires` (Unix seconds), so `account.client` calls the portal's REST API,
+    renewed tokens or a moved portal domain are saved as soon as the SDK reports them, and an answer that says the
+    grant or the installation is gone moves their status (main/statuses.py).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -46,7 +63,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
     member_id = models.CharField(max_length=255, db_index=True)
     is_master_account = models.BooleanField(null=True, blank=True)
     domain_url = models.CharField(max_length=255, db_index=True)
-    status = models.CharField(max_length=255)
+    status = models.CharField(max_length=255, choices=AccountStatus)
     application_token = models.CharField(max_length=255, null=True, blank=True)
     created_at_utc = UTCDateTimeField(auto_now_add=True)
     updated_at_utc = UTCDateTimeField(auto_now=True)
@@ -57,6 +74,8 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
     expires_timestamp = models.IntegerField(null=True, blank=True, db_column="expires")
     expires_in = models.IntegerField(null=True, blank=True)
     current_scope = models.JSONField(null=True, blank=True)
+
+    objects = AccountQuerySet.as_manager()
 
     class Meta:
         managed = False
@@ -110,6 +129,25 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         """A b24pysdk client for REST calls on this account's portal, as this user."""
         return Client(self)
 
+    def call_method(self, *args, **kwargs):
+        """Every REST call of the SDK on this account (`client`, batches and lists too) passes here. An answer that
+        says the grant or the app is gone moves the statuses, so later requests fail fast without calling Bitrix24,
+        and this one ends in `AccountInactive`."""
+        try:
+            return super().call_method(*args, **kwargs)
+        except BitrixAPIError as error:
+            change = change_for_error(error)
+            if change is None:
+                raise
+            now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
+            if change.of_installation:
+                rows = ApplicationInstallation.objects.filter(bitrix_24_account__member_id=self.member_id)
+                rows.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
+            else:
+                rows = Bitrix24Account.objects.filter(pk=self.pk)
+                rows.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
+            raise AccountInactive() from error
+
     def refresh_and_set_oauth_token(self, **kwargs) -> None:
         """Renew the access token with the refresh token, one process at a time per account.
 
@@ -135,6 +173,7 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
         self._save_fields(*_TOKEN_FIELDS)
 
     def _save_new_domain(self, event: PortalDomainChangedEvent) -> None:
+        # GuardedDomainToken checked the host before the SDK changed it.
         self.domain_url = event.new_domain
         self._save_fields("domain_url")
 
@@ -144,10 +183,10 @@ class Bitrix24Account(models.Model, AbstractBitrixToken):
 
 
 class ApplicationInstallation(models.Model):
-    """The app's installation on a portal, one per account that installed it."""
+    """The app on a portal, recorded by the install of one of its users (the master account)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    status = models.CharField(max_length=255, db_index=True)
+    status = models.CharField(max_length=255, db_index=True, choices=AccountStatus)
     created_at_utc = UTCDateTimeField(auto_now_add=True)
     update_at_utc = UTCDateTimeField(auto_now=True)
     bitrix_24_account = models.OneToOneField(
@@ -166,9 +205,29 @@ class ApplicationInstallation(models.Model):
     comment = models.TextField(null=True, blank=True)
     status_code = models.JSONField(null=True, blank=True)
 
+    objects = InstallationQuerySet.as_manager()
+
     class Meta:
         managed = False
         db_table = "application_installation"
 
     def __str__(self) -> str:
         return f"installation on {self.bitrix_24_account.domain_url}"
+
+
+class PlacementRenewal(models.Model):
+    """An expired placement token renewed with its refresh token (this backend's own table).
+
+    Refresh tokens are single-use. A renewal inserts its row first: a concurrent request with the same placement
+    waits on that insert and then takes the account it renewed, instead of spending the refresh token again.
+    """
+
+    refresh_token_hash = models.CharField(max_length=64, primary_key=True)  # SHA-256: the token itself is not kept
+    account_id = models.UUIDField(null=True)  # no foreign key: the accounts' table may be the PHP backend's
+    renewed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "bitrix24_placement_renewal"
+
+    def __str__(self) -> str:
+        return f"renewal for account {self.account_id}"

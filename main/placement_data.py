@@ -15,6 +15,7 @@ from typing import Any
 from b24pysdk.constants import B24AppStatus, Protocol
 from b24pysdk.credentials import OAuthPlacementData
 from b24pysdk.errors import BitrixValidationError
+from django.conf import settings
 
 from main.exceptions import BadRequest
 
@@ -25,9 +26,20 @@ MAX_NUMBER = 2**31 - 1  # the INTEGER columns they are stored in
 APP_STATUSES = tuple(status.value for status in B24AppStatus)
 PROTOCOLS = tuple(protocol.value for protocol in Protocol)
 
-# A host name as Bitrix24 gives it: dot-separated LDH labels, no scheme, port, path or user info.
+# A cloud portal's host name as Bitrix24 gives it: dot-separated LDH labels ending in a top-level domain, no scheme,
+# port, path or user info. A DOMAIN decides where the backend sends the user's tokens, so anything else (a port, an
+# IP address, a single label: a self-hosted portal, or a way to aim the backend's calls anywhere) must be listed
+# in BITRIX24_EXTRA_PORTAL_HOSTS by the operator.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.[a-z][a-z0-9-]*(?<!-)", re.IGNORECASE | re.ASCII)
+MAX_HOST_LENGTH = 253
+
+
+def is_portal_host(domain: str) -> bool:
+    """Whether the backend may call a portal at `domain` (`host` or `host:port`)."""
+    if domain.lower() in (host.lower() for host in settings.BITRIX24_EXTRA_PORTAL_HOSTS):
+        return True
+    return len(domain) <= MAX_HOST_LENGTH and _HOST_NAME.fullmatch(domain) is not None
 
 
 def _check_text(name: str, value: Any) -> None:
@@ -66,7 +78,7 @@ def parse_placement_data(data: Mapping[str, Any]) -> OAuthPlacementData:
         _check_text(name, data[name])
     for name in REQUIRED_NUMBER_FIELDS:
         _check_number(name, data[name])
-    if len(data["DOMAIN"]) > 253 or not _HOST_NAME.fullmatch(data["DOMAIN"]):
+    if not is_portal_host(data["DOMAIN"]):
         raise BadRequest("Invalid placement data: DOMAIN must be a portal host name such as example.bitrix24.com")
     if int(data["PROTOCOL"]) not in PROTOCOLS:
         raise BadRequest("Invalid placement data: PROTOCOL must be 0 (http) or 1 (https)")

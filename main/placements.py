@@ -1,74 +1,54 @@
 """The account a placement proves: looked up when Bitrix24 already confirmed its access token, otherwise confirmed
-with `app.info` (main/app_info.py) and saved.
+with `app.info` (main/bitrix24.py) and saved.
 
-A placement's first call waits on Bitrix24 and then on one statement that creates or updates the account; a
-repeated placement (an access token stored on the account and not yet expired) costs one query and no call.
+A user is the portal's `member_id` plus the Bitrix24 user id. A portal that moved (same `member_id`, another
+DOMAIN) keeps its accounts; another portal that takes over an address gets accounts of its own, and the old
+portal's rows give the address up (the shared UNIQUE (b24_user_id, domain_url) allows one user id per address).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import uuid
+import hashlib
 
 from b24pysdk.api.responses import B24AppInfoResult
 from b24pysdk.credentials import OAuthPlacementData
-from django.db import connections
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
 
-from main.access import may_act
-from main.app_info import verified_app_info
-from main.exceptions import AccountInactive
-from main.models import AccountStatus, Bitrix24Account
+from main.bitrix24 import renewed_oauth, verified_app_info
+from main.exceptions import AccountInactive, PlacementRejected, PlacementTokenExpired
+from main.models import ApplicationInstallation, Bitrix24Account, PlacementRenewal
+from main.statuses import ACTIVE_STATUSES, AUTOMATIC, AccountStatus, may_act, set_automatically
 
-# Create the account, or update its row unless the account is blocked or deleted or its app was uninstalled (then
-# no row comes back). One statement (PostgreSQL and SQLite): concurrent first calls of one user cannot collide.
-_UPSERT_UNLESS_INACTIVE = """
-    INSERT INTO bitrix24account (
-        id, b24_user_id, domain_url, member_id, status, is_b24_user_admin, access_token, refresh_token, expires,
-        expires_in, current_scope, application_version, created_at_utc, updated_at_utc
-    ) VALUES (
-        %(id)s, %(b24_user_id)s, %(domain_url)s, %(member_id)s, %(status)s, %(is_b24_user_admin)s, %(access_token)s,
-        %(refresh_token)s, %(expires)s, %(expires_in)s, %(current_scope)s, %(application_version)s,
-        %(created_at_utc)s, %(updated_at_utc)s
-    )
-    ON CONFLICT (b24_user_id, domain_url) DO UPDATE SET
-        member_id = EXCLUDED.member_id, access_token = EXCLUDED.access_token,
-        refresh_token = EXCLUDED.refresh_token, expires = EXCLUDED.expires, expires_in = EXCLUDED.expires_in,
-        current_scope = EXCLUDED.current_scope, application_version = EXCLUDED.application_version,
-        updated_at_utc = EXCLUDED.updated_at_utc
-    WHERE bitrix24account.status IN (%(new)s, %(active)s) AND NOT EXISTS (
-        SELECT 1 FROM application_installation
-        WHERE application_installation.bitrix_24_account_id = bitrix24account.id
-            AND application_installation.status = %(deleted)s
-    )
-    RETURNING
-        id, b24_user_id, is_b24_user_admin, member_id, is_master_account, domain_url, status, application_token,
-        created_at_utc, updated_at_utc, application_version, comment, access_token, refresh_token, expires,
-        expires_in, current_scope
-"""
+RELEASED_ADDRESS = ".released.invalid"  # `<member_id>.released.invalid`: never a host a placement can name
+RENEWALS_KEPT = dt.timedelta(days=1)
 
 
 def account_for_placement(placement: OAuthPlacementData) -> Bitrix24Account:
     """The account the placement proves, created or brought up to date.
 
     `PlacementRejected` (nothing written) when Bitrix24 rejects the token or its answer does not match the
-    placement, `AccountInactive` for a blocked, deleted or uninstalled account, `Bitrix24Timeout` or
-    `Bitrix24Unavailable` when Bitrix24 cannot be asked.
+    placement, `AccountInactive` for a blocked or deleted account or a portal whose app is blocked or uninstalled,
+    `Bitrix24Timeout` or `Bitrix24Unavailable` when Bitrix24 cannot be asked.
     """
     account = _account_holding_verified_token(placement)
     if account is not None:
         if not may_act(account.status, account.installation_status):
             raise AccountInactive()
         return account
-    account = _upsert_unless_inactive(placement, verified_app_info(placement))
-    if account is None:
-        raise AccountInactive()
-    return account
+    try:
+        app_info = verified_app_info(placement)
+    except PlacementTokenExpired:
+        return _renewed_account(placement)
+    return save_verified_placement(placement, app_info)
 
 
 def _account_holding_verified_token(placement: OAuthPlacementData) -> Bitrix24Account | None:
     """The account already holding this unexpired access token (so `app.info` confirmed it for this portal and app),
-    with its installation's status: the row answers whether it may act, without another query."""
+    with its portal's installation status: the row answers whether it may act, without another query."""
     now = int(dt.datetime.now(dt.UTC).timestamp())
     return (
         Bitrix24Account.objects.filter(
@@ -77,35 +57,124 @@ def _account_holding_verified_token(placement: OAuthPlacementData) -> Bitrix24Ac
             access_token=placement.oauth_token.access_token,
             expires_timestamp__gt=now,
         )
-        .annotate(installation_status=F("installation__status"))
+        .with_installation_status()
         .first()
     )
 
 
-def _upsert_unless_inactive(placement: OAuthPlacementData, app_info: B24AppInfoResult) -> Bitrix24Account | None:
-    now = dt.datetime.now(dt.UTC)
+def save_verified_placement(
+    placement: OAuthPlacementData, app_info: B24AppInfoResult, *, installing: bool = False
+) -> Bitrix24Account:
+    """Create or update the account of a placement that `app.info` confirmed, or raise `AccountInactive` (nothing
+    written) when the account or its portal's app may not act.
+
+    The verified placement lifts a block the backend set (main/statuses.py); `installing` also lets an uninstalled
+    portal's placement through, for the install that brings the app back.
+    """
+    try:
+        with transaction.atomic():
+            return _save(placement, app_info, installing)
+    except IntegrityError:  # a concurrent first placement of the same user inserted the row: update it
+        with transaction.atomic():
+            return _save(placement, app_info, installing)
+
+
+def _save(placement: OAuthPlacementData, app_info: B24AppInfoResult, installing: bool) -> Bitrix24Account:
+    member_id, user_id, domain = placement.member_id, app_info.user_id, placement.domain
+    # The user's row, and the row holding this user id at this address if it is another portal's.
+    rows = Bitrix24Account.objects.select_for_update().filter(
+        Q(member_id=member_id, b24_user_id=user_id) | Q(b24_user_id=user_id, domain_url=domain)
+    )
+    account = next((row for row in rows if row.member_id == member_id), None)
+    address_taken = any(row.member_id != member_id for row in rows)
+    installation = ApplicationInstallation.objects.of_portal(member_id).first()
+    if account is not None and not _may_act_again(account.status, account.comment, lift_deleted=True):
+        raise AccountInactive()
+    if installation is not None and not _may_act_again(installation.status, installation.comment, installing):
+        raise AccountInactive()
+
+    moved = account is not None and account.domain_url != domain
+    if address_taken or moved:
+        _release_address(domain, member_id)
+    if moved:  # all the portal's rows follow
+        Bitrix24Account.objects.filter(member_id=member_id, domain_url=account.domain_url).update(domain_url=domain)
     oauth_token = placement.oauth_token
-    values = {
-        "id": uuid.uuid4(),
-        "b24_user_id": app_info.user_id,
-        "domain_url": placement.domain,
-        "member_id": placement.member_id,
-        "status": AccountStatus.ACTIVE,
-        "is_b24_user_admin": False,
+    verified = {
+        "domain_url": domain,
         "access_token": oauth_token.access_token,
         "refresh_token": oauth_token.refresh_token,
         "expires_timestamp": int(app_info.expires.timestamp()),
         "expires_in": oauth_token.expires_in,
         "current_scope": app_info.scope,
         "application_version": app_info.install.version,
-        "created_at_utc": now,
-        "updated_at_utc": now,
     }
-    accounts = Bitrix24Account.objects
-    connection = connections[accounts.db]
-    params = {
-        field.column: field.get_db_prep_save(values[field.attname], connection)
-        for field in (Bitrix24Account._meta.get_field(name) for name in values)
-    }
-    params.update(new=AccountStatus.NEW, active=AccountStatus.ACTIVE, deleted=AccountStatus.DELETED)
-    return next(iter(accounts.raw(_UPSERT_UNLESS_INACTIVE, params)), None)
+    if account is None:
+        return Bitrix24Account.objects.create(
+            member_id=member_id, b24_user_id=user_id, status=AccountStatus.ACTIVE.value, **verified
+        )
+    if account.status not in ACTIVE_STATUSES:  # set by the backend, as checked: the grant works again
+        verified.update(status=AccountStatus.ACTIVE, comment=None)
+    for name, value in verified.items():
+        setattr(account, name, value)
+    account.save(update_fields=[*verified, "updated_at_utc"])
+    if installation is not None and installation.status == AccountStatus.BLOCKED:  # by the backend, as checked
+        blocked = ApplicationInstallation.objects.filter(pk=installation.pk, status=AccountStatus.BLOCKED)
+        blocked.filter(comment__startswith=AUTOMATIC).update(status=AccountStatus.ACTIVE, comment=None)
+    return account
+
+
+def _may_act_again(status: str, comment: str | None, lift_deleted: bool) -> bool:
+    """Whether a verified placement lets a row with this status act: a status the backend set is lifted (a deletion
+    only where `lift_deleted`), an operator's never."""
+    if status in ACTIVE_STATUSES:
+        return True
+    if not set_automatically(comment):
+        return False
+    return status != AccountStatus.DELETED or lift_deleted
+
+
+def _release_address(domain: str, member_id: str) -> None:
+    """`domain` is this portal's now: another portal's rows there give it up."""
+    others = Bitrix24Account.objects.filter(domain_url=domain).exclude(member_id=member_id)
+    others.update(domain_url=Concat(F("member_id"), Value(RELEASED_ADDRESS)))
+
+
+# --- Expired placement tokens ------------------------------------------------------------------------------------
+
+
+def _renewed_account(placement: OAuthPlacementData) -> Bitrix24Account:
+    """Renew an expired placement token with its refresh token, once, then verify and save it like any placement.
+
+    Refresh tokens are single-use: the claim row makes a concurrent request with the same placement wait, then take
+    the account the first one renewed. A refused refresh token is `PlacementRejected`.
+    """
+    key = hashlib.sha256(placement.oauth_token.refresh_token.encode()).hexdigest()
+    with transaction.atomic():
+        if _claim(key):
+            renewed = renewed_oauth(placement.oauth_token.refresh_token)
+            fresh = dataclasses.replace(placement, oauth_token=renewed.oauth_token)
+            try:
+                account = save_verified_placement(fresh, verified_app_info(fresh))
+            except PlacementTokenExpired as error:
+                raise PlacementRejected() from error
+            PlacementRenewal.objects.filter(pk=key).update(account_id=account.pk)
+            return account
+    renewal = PlacementRenewal.objects.filter(pk=key).first()
+    account_id = None if renewal is None else renewal.account_id
+    account = Bitrix24Account.objects.filter(pk=account_id).with_installation_status().first()
+    if account is None:
+        raise PlacementRejected()
+    if not may_act(account.status, account.installation_status):
+        raise AccountInactive()
+    return account
+
+
+def _claim(key: str) -> bool:
+    """Insert the renewal's row, waiting for a concurrent renewal of the same token: False if that one committed."""
+    PlacementRenewal.objects.filter(renewed_at__lt=dt.datetime.now(dt.UTC) - RENEWALS_KEPT).delete()
+    try:
+        with transaction.atomic():
+            PlacementRenewal.objects.create(refresh_token_hash=key)
+    except IntegrityError:
+        return False
+    return True

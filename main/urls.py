@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/list", views.get_list, name="list"),
     path("api/install", views.install, name="install"),
     path("api/getToken", views.get_token, name="get_token"),
+    path("api/me", views.me, name="me"),
+    path("api/app-events", views.app_events, name="app_events"),
 ]
 
 # Anything else under /api answers in JSON too (also with DEBUG on, where Django would render an HTML page).

@@ -6,16 +6,18 @@ from __future__ import annotations
 import time
 from http import HTTPStatus
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from main.app_events import process_event
+from main.bitrix24 import portal_answer
+from main.installations import InstallDetails, install_for_account, install_from_placement
 from main.jwts import issue_jwt
-from main.models import AccountStatus, ApplicationInstallation
-from main.placement_data import optional_text
+from main.placement_data import parse_placement_data
 from main.utils.authorized_request import AuthorizedRequest
 from main.utils.decorators.api_view import api_view
-from main.utils.decorators.auth_required import auth_required
+from main.utils.decorators.auth_required import allowed_jwt, auth_required, bearer_token
 
 
 @api_view("GET")
@@ -43,17 +45,14 @@ def get_list(request: AuthorizedRequest) -> JsonResponse:
 
 
 @api_view("POST")
-@transaction.atomic  # a refused install also undoes the account update its placement data made
-@auth_required
-def install(request: AuthorizedRequest) -> JsonResponse:
-    fields = {
-        "status": AccountStatus.ACTIVE,
-        "portal_license_family": optional_text(request.data, "LICENSE_FAMILY") or "",
-    }
-    app_status = optional_text(request.data, "status")  # the portal's app status code (F, D, T, P, L, S), when sent
-    if app_status is not None:
-        fields["status_code"] = app_status
-    ApplicationInstallation.objects.update_or_create(bitrix_24_account=request.bitrix24_account, defaults=fields)
+def install(request: HttpRequest) -> JsonResponse:
+    """Authenticates like `auth_required`, but only after reading its own fields: a refused install writes nothing."""
+    details = InstallDetails.from_data(request.data)
+    token = bearer_token(request)
+    if token is None:
+        install_from_placement(parse_placement_data(request.data), details)
+    else:
+        install_for_account(allowed_jwt(token).account_id, details)
     return JsonResponse({"message": "Installation successful"})
 
 
@@ -62,6 +61,20 @@ def install(request: AuthorizedRequest) -> JsonResponse:
 def get_token(request: AuthorizedRequest) -> JsonResponse:
     """A new JWT: for placement data, or for a Bearer JWT whose `auth_time` is not JWT_MAX_AGE_HOURS old yet."""
     return JsonResponse({"token": issue_jwt(request.bitrix24_account.pk, auth_time=request.auth_time)})
+
+
+@api_view("GET")
+@auth_required
+def me(request: AuthorizedRequest) -> JsonResponse:
+    """The caller's profile on their portal: an example of a view that calls Bitrix24 as the user (README)."""
+    client = request.bitrix24_account.client
+    return JsonResponse(portal_answer(lambda: client.profile().result))
+
+
+@api_view("POST")
+def app_events(request: HttpRequest) -> JsonResponse:
+    """Bitrix24's ONAPPINSTALL and ONAPPUNINSTALL callbacks (main/app_events.py)."""
+    return JsonResponse({"status": process_event(request.data)})
 
 
 @api_view("GET")

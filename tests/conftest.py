@@ -1,10 +1,14 @@
+import io
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 import responses
 
 from main.jwts import issue_jwt
-from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
+from tests.support.databases import Database, configured_server, throwaway_database
+from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
 
@@ -23,6 +27,26 @@ def fake_b24():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake.install(mock)
         yield fake
+
+
+@pytest.fixture
+def throwaway_db() -> Iterator[Database]:
+    """A new, empty database on the tests' PostgreSQL server, dropped after the test."""
+    with throwaway_database(configured_server(), "test_throwaway") as database:
+        yield database
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The project's own stdout handler (filter and formatter as configured), writing into a buffer at DEBUG."""
+    root = logging.getLogger()
+    (handler,) = (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.get_name() == "stdout")
+    buffer = io.StringIO()
+    old_stream, old_level = handler.setStream(buffer), root.level
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    handler.setStream(old_stream)
+    root.setLevel(old_level)
 
 
 @pytest.fixture
@@ -46,6 +70,13 @@ def account(db):
 def bearer(account):
     """Headers that authenticate as `account` with a fresh JWT."""
     return {"HTTP_AUTHORIZATION": f"Bearer {issue_jwt(account.pk)}"}
+
+
+@pytest.fixture
+def portal_admin(fake_b24, account):
+    """`account` as an administrator of its portal, whose stored tokens the fake Bitrix24 issued."""
+    fake_b24.make_admin(fake_b24.grant_behind(account))
+    return account
 
 
 @pytest.fixture(autouse=True)

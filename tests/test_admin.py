@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from main.models import ApplicationInstallation, Bitrix24Account
+from main.statuses import AUTOMATIC
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +132,8 @@ def test_account_change_form_renders_with_the_id_read_only(logged_in, account):
     assert 'name="domain_url"' in html
 
 
-def test_saving_the_account_change_form_keeps_the_id(logged_in, account):
+def _account_form(account: Bitrix24Account, **changes) -> dict:
+    """The account's change form as the admin page posts it, with `changes`."""
     form = {
         "id": str(uuid.uuid4()),  # ignored: the field is read-only
         "b24_user_id": account.b24_user_id,
@@ -148,8 +150,11 @@ def test_saving_the_account_change_form_keeps_the_id(logged_in, account):
         "expires_in": account.expires_in,
         "current_scope": '["crm", "user", "task"]',
     }
+    return {**form, **changes}
 
-    response = logged_in.post(f"{ACCOUNTS_URL}{account.pk}/change/", form)
+
+def test_saving_the_account_change_form_keeps_the_id(logged_in, account):
+    response = logged_in.post(f"{ACCOUNTS_URL}{account.pk}/change/", _account_form(account))
 
     assert (response.status_code, response["Location"]) == (302, ACCOUNTS_URL)
     saved = Bitrix24Account.objects.get()
@@ -186,3 +191,15 @@ def test_logged_in_non_staff_user_is_sent_to_the_login_page(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/api/admin/login/")
+
+
+def test_an_operator_changing_a_status_the_backend_set_makes_it_theirs(logged_in, account):
+    Bitrix24Account.objects.filter(pk=account.pk).update(status="blocked", comment=f"{AUTOMATIC}Bitrix24 answered X")
+    account.refresh_from_db()
+
+    response = logged_in.post(
+        f"{ACCOUNTS_URL}{account.pk}/change/", _account_form(account, status="deleted", comment=account.comment)
+    )
+
+    assert response.status_code == 302
+    assert Bitrix24Account.objects.values_list("status", "comment").get() == ("deleted", None)

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
 from main.models import ApplicationInstallation, Bitrix24Account
-from tests.invariants import assert_json_error, rows
+from tests.support.invariants import assert_json_error, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from config import config
-from tests.fake_bitrix24 import PORTAL_A, PORTAL_B
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """Attacks with Bearer JWTs, each a named test. Every one gets a 401 JSON error, never reaches Bitrix24, echoes no
 token or secret, and writes nothing.
 
-Covered in `test_auth.py` and not repeated here: HS256 with another secret (`[wrong-secret]`), a bad signature,
+Covered in `test_auth_required.py` and not repeated here: HS256 with another secret (`[wrong-secret]`), a bad signature,
 expired, missing `exp`/`iat`/`account_id`, `account_id` not a UUID, unknown account, HS512 against HS256 (all in
 `test_bad_bearer_tokens_get_401_with_their_reason`), `alg: none` (`test_alg_none_token_is_refused`) and a deleted
 account (`test_deleted_account_loses_access`).
@@ -20,7 +20,7 @@ import pytest
 from config import config
 from main.jwts import issue_jwt
 from main.models import Bitrix24Account
-from tests.invariants import assert_refused, rows
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """Attacks with Bitrix24 placement data (the way in without a JWT), each a named test.
 
 Every malformed placement is refused with a 400 that names the field, before Bitrix24 is asked and before any row is
-written. Covered in `test_auth.py` and not repeated here: each required field missing in turn
+written. Covered in `test_auth_required.py` and not repeated here: each required field missing in turn
 (`test_missing_placement_field_is_400_naming_it`), a valid token of portal A with portal B's identity
 (`test_valid_token_of_portal_a_cannot_claim_portal_b`), a valid token of another app
 (`test_valid_token_of_another_app_is_refused`) and a token Bitrix24 rejects
@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from tests.fake_bitrix24 import PORTAL_A, PORTAL_B
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client, override_settings
 from django.urls import get_resolver
 
-from tests.invariants import API_ROUTES, assert_json_error, assert_refused, rows
+from tests.support.invariants import API_ROUTES, assert_json_error, assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

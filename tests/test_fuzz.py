@@ -1,7 +1,7 @@
 """Property-based fuzzing of the whole stack: hypothesis builds requests (method, path, headers, query string, JSON,
 form or raw bodies, placement data valid or mangled, good and bad Bearer tokens) and sends them through
 `django.test.Client` with CSRF checks on, into `collect_request_data`, `auth_required` and the views, with the fake
-Bitrix24 answering any call to it. For every request the invariants of `tests/invariants.py` must hold:
+Bitrix24 answering any call to it. For every request the invariants of `tests/support/invariants.py` must hold:
 
 - the status is below 500, and the body is JSON (`{"error": "..."}` for every 4xx);
 - no secret is in the answer, and the request's own credentials are neither in a refusal nor in the log;
@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from main.jwts import issue_jwt
-from tests.fake_bitrix24 import PORTAL_A, PORTAL_B
-from tests.invariants import API_ROUTES, assert_json_error, assert_no_secret, rows
+from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B
+from tests.support.invariants import API_ROUTES, assert_json_error, assert_no_secret, rows
 
 pytestmark = pytest.mark.django_db
 

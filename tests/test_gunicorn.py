@@ -5,85 +5,51 @@ database and a fake Bitrix24 OAuth server on 127.0.0.1. Also the entrypoint scri
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager
 from html.parser import HTMLParser
-from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
 import jwt
-import psycopg2
 import pytest
 
-from tests.docker_context import ROOT, copy_build_context, dockerfile_stages
-from tests.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
-from tests.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.databases import Database, configured_server, throwaway_database
+from tests.support.docker_context import copy_build_context, dockerfile_stages
+from tests.support.fake_bitrix24 import CLIENT_SECRET
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import (
+    HANG_TIMEOUT,
+    NO_BITRIX24,
+    Answer,
+    Gunicorn,
+    base_env,
+    bearer,
+    bound_locally,
+    post_json,
+    production_env,
+    request,
+)
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT
 
 PRODUCTION = dockerfile_stages()["production"]
 SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}
-# Hang guards for servers that never come up or never take a reload, not speed requirements.
-START_TIMEOUT = 90
+# A hang guard for a reload that never takes effect, not a speed requirement.
 RELOAD_TIMEOUT = 30
 
 
 def _instruction(stage: list[str], name: str) -> str:
     return next(line for line in reversed(stage) if line.startswith(f"{name} ")).removeprefix(f"{name} ")
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _admin_connection(database: str | None = None):
-    connection = psycopg2.connect(
-        host=os.environ["DB_HOST"],
-        port=os.environ["DB_PORT"],
-        user=os.environ["DB_USER"],
-        password=os.environ["DB_PASSWORD"],
-        dbname=database or "postgres",  # the maintenance database, there on every server
-    )
-    connection.autocommit = True
-    return connection
-
-
-def _query(database: str, sql: str, *params) -> list[tuple]:
-    with closing(_admin_connection(database)) as connection, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-@pytest.fixture(scope="module")
-def create_database() -> Iterator:
-    """Creates empty PostgreSQL databases (`DB_*` of `make test` say where), dropped after the module."""
-    created: list[str] = []
-
-    def create() -> str:
-        name = f"gunicorn_test_{secrets.token_hex(4)}"
-        with closing(_admin_connection()) as connection, connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return name
-
-    yield create
-    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
-        for name in created:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -92,39 +58,31 @@ def app_dir(tmp_path_factory) -> Path:
     app = tmp_path_factory.mktemp("app")
     copy_build_context(app)
     collectstatic = next(line for line in PRODUCTION if "collectstatic" in line).removeprefix("RUN ")
-    result = subprocess.run(["sh", "-c", collectstatic], cwd=app, env=_base_env(), capture_output=True, text=True)
+    result = subprocess.run(["sh", "-c", collectstatic], cwd=app, env=base_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return app
 
 
-def _base_env() -> dict[str, str]:
-    """What a container has before its configuration: a PATH whose `python` and `gunicorn` are this venv's."""
-    return {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "LANG": "C.UTF-8"}
+def _container_env(database: Database, oauth_server: str = NO_BITRIX24, **overrides: str) -> dict[str, str]:
+    """A proper production configuration as .env would give it, with an admin to create."""
+    return production_env(
+        database,
+        oauth_server,
+        **{
+            "DJANGO_SUPERUSER_USERNAME": SUPERUSER["username"],
+            "DJANGO_SUPERUSER_EMAIL": SUPERUSER["email"],
+            "DJANGO_SUPERUSER_PASSWORD": SUPERUSER["password"],
+            "BITRIX24_TIMEOUT": "30",  # the shutdown test holds Bitrix24's answer; the SDK must not give up first
+            "LOG_LEVEL": "INFO",
+            **overrides,
+        },
+    )
 
 
-def _production_env(database: str, oauth_url: str = "http://127.0.0.1:9", **overrides: str) -> dict[str, str]:
-    """A proper production configuration, as .env would give it."""
-    return {
-        **_base_env(),
-        "BUILD_TARGET": "production",
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "CLIENT_ID": CLIENT_ID,
-        "CLIENT_SECRET": CLIENT_SECRET,
-        "VIRTUAL_HOST": "https://backend.example.test",
-        "DB_ENGINE": "postgresql",
-        "DB_HOST": os.environ["DB_HOST"],
-        "DB_PORT": os.environ["DB_PORT"],
-        "DB_USER": os.environ["DB_USER"],
-        "DB_PASSWORD": os.environ["DB_PASSWORD"],
-        "DB_NAME": database,
-        "DJANGO_SUPERUSER_USERNAME": SUPERUSER["username"],
-        "DJANGO_SUPERUSER_EMAIL": SUPERUSER["email"],
-        "DJANGO_SUPERUSER_PASSWORD": SUPERUSER["password"],
-        "BITRIX24_OAUTH_SERVER": oauth_url,
-        "BITRIX24_TIMEOUT": "30",  # the shutdown test holds Bitrix24's answer; the SDK must not give up first
-        "LOG_LEVEL": "INFO",
-        **overrides,
-    }
+def _container_command(app: Path) -> list[str]:
+    """The production container's start: ENTRYPOINT + CMD."""
+    entrypoint = json.loads(_instruction(PRODUCTION, "ENTRYPOINT"))
+    return [str(app / "docker" / entrypoint[0]), *json.loads(_instruction(PRODUCTION, "CMD"))]
 
 
 def _run_script(app: Path, script: str, *command: str, env: dict) -> subprocess.CompletedProcess:
@@ -133,94 +91,10 @@ def _run_script(app: Path, script: str, *command: str, env: dict) -> subprocess.
     )
 
 
-# ---- HTTP ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def cookie(self, name: str) -> str:
-        cookies = SimpleCookie()
-        for header in self.headers.get_all("Set-Cookie", []):
-            cookies.load(header)
-        return cookies[name].value
-
-    def json(self):
-        assert self.headers["Content-Type"] == "application/json", self.headers["Content-Type"]
-        return json.loads(self.body)
-
-
-def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Answer:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
-
-def _post_json(port: int, path: str, payload: dict, headers: dict | None = None) -> Answer:
-    return _request(
-        port, "POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
-    )
-
-
-@dataclass
-class Gunicorn:
-    port: int
-    process: subprocess.Popen
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for_output(self, text: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while text not in self.output():
-            assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{self.output()}"
-            time.sleep(0.05)
-
-
-@contextmanager
-def running_container(app: Path, env: dict, log: Path) -> Iterator[Gunicorn]:
-    """The production container's start: ENTRYPOINT + CMD, bound to a free port on 127.0.0.1."""
-    port = _free_port()
-    entrypoint = json.loads(_instruction(PRODUCTION, "ENTRYPOINT"))
-    command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(app / "docker" / entrypoint[0]), *command], cwd=app, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = Gunicorn(port, process, log)
-    try:
-        _wait_until_healthy(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
-
-
-def _wait_until_healthy(server: Gunicorn) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        assert server.process.poll() is None, f"gunicorn exited:\n{server.output()}"
-        assert time.monotonic() < deadline, f"no healthy answer:\n{server.output()}"
-        try:
-            if _request(server.port, "GET", "/api/healthz").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
-def production_database(create_database) -> str:
-    return create_database()
+def production_database() -> Iterator[Database]:
+    with throwaway_database(configured_server(), "gunicorn_test") as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +105,9 @@ def oauth() -> Iterator[FakeBitrix24Server]:
 
 @pytest.fixture(scope="module")
 def gunicorn(app_dir, production_database, oauth, tmp_path_factory) -> Iterator[Gunicorn]:
-    env = _production_env(production_database, oauth.url)
-    with running_container(app_dir, env, tmp_path_factory.mktemp("logs") / "gunicorn.log") as server:
+    env = _container_env(production_database, oauth.url)
+    log = tmp_path_factory.mktemp("logs") / "gunicorn.log"
+    with Gunicorn(env, log, _container_command(app_dir), cwd=app_dir) as server:
         yield server
 
 
@@ -240,22 +115,22 @@ def gunicorn(app_dir, production_database, oauth, tmp_path_factory) -> Iterator[
 
 
 def test_health_checks_pass(gunicorn):
-    answer = _request(gunicorn.port, "GET", "/api/healthz")
+    answer = request(gunicorn.port, "GET", "/api/healthz")
     healthcheck = json.loads(_instruction(dockerfile_stages()["base"], "HEALTHCHECK").split(" CMD ", 1)[1])
     probe = [arg.replace("127.0.0.1:8000", f"127.0.0.1:{gunicorn.port}") for arg in healthcheck]
 
     assert answer.status == 200
     assert answer.json() == {"status": "healthy", "database": "ok"}
-    assert subprocess.run(probe, env=_base_env(), capture_output=True, timeout=30).returncode == 0
+    assert subprocess.run(probe, env=base_env(), capture_output=True, timeout=30).returncode == 0
 
 
 def test_api_answers_json_through_the_whole_flow(gunicorn, oauth):
     grant = oauth.fake.grant()
 
-    token_answer = _post_json(gunicorn.port, "/api/getToken", oauth.fake.placement(grant))
+    token_answer = post_json(gunicorn.port, "/api/getToken", oauth.fake.placement(grant))
     token = token_answer.json()["token"]
-    listing = _request(gunicorn.port, "GET", "/api/enum", headers={"Authorization": f"Bearer {token}"})
-    unknown = _request(gunicorn.port, "GET", "/api/no-such-route")
+    listing = request(gunicorn.port, "GET", "/api/enum", headers=bearer(token))
+    unknown = request(gunicorn.port, "GET", "/api/no-such-route")
 
     assert token_answer.status == 200
     assert listing.status == 200
@@ -276,7 +151,7 @@ class _Stylesheets(HTMLParser):
 
 
 def test_admin_login_page_has_its_css(gunicorn):
-    page = _request(gunicorn.port, "GET", "/api/admin/login/")
+    page = request(gunicorn.port, "GET", "/api/admin/login/")
     parser = _Stylesheets()
     parser.feed(page.body.decode())
 
@@ -286,19 +161,19 @@ def test_admin_login_page_has_its_css(gunicorn):
     for href in parser.hrefs:
         # Collected with hashed names (WhiteNoise's manifest), served by gunicorn itself.
         assert re.fullmatch(r"/api/static/admin/css/[\w/-]+\.[0-9a-f]{12}\.css", href), href
-        css = _request(gunicorn.port, "GET", href)
+        css = request(gunicorn.port, "GET", href)
         assert css.status == 200, href
         assert css.headers["Content-Type"].startswith("text/css")
         assert css.body
 
 
 def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
-    login = _request(gunicorn.port, "GET", "/api/admin/login/")
+    login = request(gunicorn.port, "GET", "/api/admin/login/")
     csrf_cookie = login.cookie("csrftoken")
     csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.body.decode()).group(1)
 
     form = urlencode({"username": SUPERUSER["username"], "password": SUPERUSER["password"]})
-    signed_in = _request(
+    signed_in = request(
         gunicorn.port,
         "POST",
         "/api/admin/login/?next=/api/admin/",
@@ -306,7 +181,7 @@ def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
         {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
     )
     session = signed_in.cookie("sessionid")
-    index = _request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
+    index = request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
 
     assert signed_in.status == 302
     assert index.status == 200
@@ -317,9 +192,9 @@ def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
     grant = oauth.fake.grant()
 
     # The placement travels in the query string here, as some clients send it.
-    answer = _request(gunicorn.port, "POST", f"/api/getToken?{urlencode(oauth.fake.placement(grant))}")
+    answer = request(gunicorn.port, "POST", f"/api/getToken?{urlencode(oauth.fake.placement(grant))}")
     token = answer.json()["token"]
-    _request(gunicorn.port, "GET", f"/api/list?jwt={token}", headers={"Authorization": f"Bearer {token}"})
+    request(gunicorn.port, "GET", f"/api/list?jwt={token}", headers=bearer(token))
     gunicorn.wait_for_output('"GET /api/list" 200')
 
     log = gunicorn.output()
@@ -351,22 +226,27 @@ def test_error_log_masks_the_tokens_of_a_malformed_request_line(gunicorn, oauth)
 def test_sigterm_lets_the_request_in_flight_finish(app_dir, production_database, tmp_path):
     with (
         FakeBitrix24Server() as slow_bitrix24,
-        running_container(app_dir, _production_env(production_database, slow_bitrix24.url), tmp_path / "log") as server,
+        Gunicorn(
+            _container_env(production_database, slow_bitrix24.url),
+            tmp_path / "log",
+            _container_command(app_dir),
+            cwd=app_dir,
+        ) as server,
     ):
         grant = slow_bitrix24.fake.grant()
         slow_bitrix24.hang()  # Bitrix24 holds its app.info answer: getToken stays in flight
         answers: list[Answer] = []
         in_flight = threading.Thread(
-            target=lambda: answers.append(_post_json(server.port, "/api/getToken", slow_bitrix24.fake.placement(grant)))
+            target=lambda: answers.append(post_json(server.port, "/api/getToken", slow_bitrix24.fake.placement(grant)))
         )
         in_flight.start()
-        assert slow_bitrix24.wait_for_waiting(1, timeout=START_TIMEOUT)
+        assert slow_bitrix24.wait_for_waiting(1, timeout=HANG_TIMEOUT)
 
-        server.process.send_signal(signal.SIGTERM)
+        server.terminate()
         server.wait_for_output("Handling signal: term")
         slow_bitrix24.release()
-        in_flight.join(timeout=START_TIMEOUT)
-        exit_code = server.process.wait(timeout=START_TIMEOUT)
+        in_flight.join(timeout=HANG_TIMEOUT)
+        exit_code = server.wait()
 
     assert len(answers) == 1
     assert answers[0].status == 200
@@ -375,9 +255,8 @@ def test_sigterm_lets_the_request_in_flight_finish(app_dir, production_database,
 
 
 def test_production_refuses_to_start_with_placeholder_secrets(app_dir, production_database, tmp_path):
-    env = _production_env(production_database, JWT_SECRET="default_jwt_secret", RUN_MIGRATIONS="0")
-    port = _free_port()
-    command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for arg in json.loads(_instruction(PRODUCTION, "CMD"))]
+    env = _container_env(production_database, JWT_SECRET="default_jwt_secret", RUN_MIGRATIONS="0")
+    command = bound_locally(json.loads(_instruction(PRODUCTION, "CMD")), free_port())
 
     result = _run_script(app_dir, "entrypoint-prod.sh", *command, env=env)
 
@@ -400,23 +279,23 @@ def _signed_with(token: str, secret: str) -> bool:
 
 
 @contextmanager
-def server_reading_env_file(
-    app_dir: Path, database: str, oauth_url: str, tmp_path: Path
+def _server_reading_env_file(
+    app_dir: Path, database: Database, oauth_url: str, tmp_path: Path
 ) -> Iterator[tuple[Gunicorn, Path]]:
     """The production container, and its `.env`, on a copy of the image's files whose JWT_SECRET comes from that
     file (a variable of the environment would win over it)."""
     app = tmp_path / "app"
     shutil.copytree(app_dir, app)
-    env = _production_env(database, oauth_url)
+    env = _container_env(database, oauth_url)
     (app / ".env").write_text(f"JWT_SECRET={env.pop('JWT_SECRET')}\n")
-    with running_container(app, env, tmp_path / "gunicorn.log") as server:
+    with Gunicorn(env, tmp_path / "gunicorn.log", _container_command(app), cwd=app) as server:
         yield server, app / ".env"
 
 
-def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, create_database, oauth, tmp_path):
-    with server_reading_env_file(app_dir, create_database(), oauth.url, tmp_path) as (server, env_file):
+def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, throwaway_db, oauth, tmp_path):
+    with _server_reading_env_file(app_dir, throwaway_db, oauth.url, tmp_path) as (server, env_file):
         old_secret = env_file.read_text().strip().removeprefix("JWT_SECRET=")
-        old_jwt = _post_json(server.port, "/api/getToken", oauth.fake.placement(oauth.fake.grant())).json()["token"]
+        old_jwt = post_json(server.port, "/api/getToken", oauth.fake.placement(oauth.fake.grant())).json()["token"]
         new_secret = secrets.token_urlsafe(48)
         env_file.write_text(f"JWT_SECRET={new_secret}\nJWT_SECRET_PREVIOUS={old_secret}\n")
 
@@ -424,7 +303,7 @@ def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, create_d
         # Until the old workers are gone, some answers still come from them: wait for a new worker's.
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while True:
-            renewal = _request(server.port, "POST", "/api/getToken", headers={"Authorization": f"Bearer {old_jwt}"})
+            renewal = request(server.port, "POST", "/api/getToken", headers=bearer(old_jwt))
             if renewal.status != 200 or not _signed_with(renewal.json()["token"], old_secret):
                 break
             assert time.monotonic() < deadline, f"the reload kept the old JWT_SECRET:\n{server.output()}"
@@ -435,8 +314,8 @@ def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, create_d
     assert _signed_with(renewal.json()["token"], new_secret)  # ...and renewed with the new secret
 
 
-def test_sighup_with_an_unsafe_env_file_stops_the_server(app_dir, create_database, oauth, tmp_path):
-    with server_reading_env_file(app_dir, create_database(), oauth.url, tmp_path) as (server, env_file):
+def test_sighup_with_an_unsafe_env_file_stops_the_server(app_dir, throwaway_db, oauth, tmp_path):
+    with _server_reading_env_file(app_dir, throwaway_db, oauth.url, tmp_path) as (server, env_file):
         env_file.write_text("JWT_SECRET=short\n")
 
         server.process.send_signal(signal.SIGHUP)
@@ -449,16 +328,15 @@ def test_sighup_with_an_unsafe_env_file_stops_the_server(app_dir, create_databas
 # ---- the entrypoint scripts' other paths ----------------------------------------------------------------------------
 
 
-def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, create_database):
-    database = create_database()
-    env = _production_env(database, BUILD_TARGET="dev")
+def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, throwaway_db):
+    env = _container_env(throwaway_db, BUILD_TARGET="dev")
 
     first = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
     second = _run_script(app_dir, "entrypoint-dev.sh", "python", "-c", "print('command started')", env=env)
 
     assert first.returncode == 0, first.stderr
     assert "command started" in first.stdout
-    assert _query(database, "SELECT is_superuser FROM auth_user WHERE username = %s", SUPERUSER["username"]) == [
+    assert throwaway_db.query("SELECT is_superuser FROM auth_user WHERE username = %s", (SUPERUSER["username"],)) == [
         (True,)
     ]
     assert second.returncode == 0, second.stderr
@@ -466,18 +344,16 @@ def test_dev_entrypoint_prepares_a_fresh_database_and_restarts_cleanly(app_dir, 
     assert "command started" in second.stdout
 
 
-def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, create_database):
-    database = create_database()
-
-    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_production_env(database, RUN_MIGRATIONS="0"))
+def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, throwaway_db):
+    result = _run_script(app_dir, "entrypoint-prod.sh", "true", env=_container_env(throwaway_db, RUN_MIGRATIONS="0"))
 
     assert result.returncode == 0, result.stderr
     assert "not migrating" in result.stdout
-    assert _query(database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+    assert throwaway_db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 
 
 def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
-    env = {**_base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(_free_port()), "DB_WAIT_SECONDS": "1"}
+    env = {**base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(free_port()), "DB_WAIT_SECONDS": "1"}
 
     result = _run_script(app_dir, "wait-for-db.sh", env=env)
 
@@ -487,9 +363,9 @@ def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
 
 def test_prod_entrypoint_refuses_code_mounted_over_the_collected_static_files(tmp_path):
     result = subprocess.run(
-        [str(ROOT / "docker" / "entrypoint-prod.sh"), "true"],
+        [str(REPO_ROOT / "docker" / "entrypoint-prod.sh"), "true"],
         cwd=tmp_path,
-        env=_base_env(),
+        env=base_env(),
         capture_output=True,
         text=True,
     )

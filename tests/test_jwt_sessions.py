@@ -13,7 +13,7 @@ import time
 import jwt
 import pytest
 
-from tests.invariants import assert_refused, rows
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """Load and faults on the production server (issue 5): gunicorn with gunicorn.conf.py and the production settings,
-a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own (tests/postgres_server.py, never
-the machine's), all on 127.0.0.1.
+a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own
+(tests/support/postgres_server.py, never the machine's), all on 127.0.0.1.
 
 Sized for CI (a few seconds each); LOAD_TEST_SECONDS and LOAD_TEST_THREADS make the load larger. Every loop is
 bounded, and everything started here stops by itself.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import secrets
 import threading
 import time
 from collections import Counter
@@ -19,19 +18,19 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.fake_bitrix24 import Portal
-from tests.fake_bitrix24_server import FakeBitrix24Server
-from tests.gunicorn_process import (
+from tests.support.databases import Database, throwaway_database
+from tests.support.fake_bitrix24 import Portal
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import (
     Answer,
-    Database,
     Gunicorn,
     bearer,
     post_json,
     production_env,
     request,
 )
-from tests.orm_probe import migrate
-from tests.postgres_server import ThrowawayPostgres
+from tests.support.orm_probe import migrate
+from tests.support.postgres_server import ThrowawayPostgres
 
 LOAD_SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "3"))
 LOAD_THREADS = int(os.environ.get("LOAD_TEST_THREADS", "8"))
@@ -49,8 +48,8 @@ def postgres(tmp_path_factory) -> Iterator[ThrowawayPostgres]:
     server = ThrowawayPostgres()
     try:
         server.start()
-        server.execute("CREATE DATABASE migrated")
-        env = production_env(server.database("migrated"), "http://127.0.0.1:9")
+        server.database().query("CREATE DATABASE migrated")
+        env = production_env(server.database("migrated"))
         migrate(env)
         yield server
     finally:
@@ -58,10 +57,9 @@ def postgres(tmp_path_factory) -> Iterator[ThrowawayPostgres]:
 
 
 @pytest.fixture
-def database(postgres) -> Database:
-    name = f"load_{secrets.token_hex(4)}"
-    postgres.execute(f"CREATE DATABASE {name} TEMPLATE migrated")
-    return postgres.database(name)
+def database(postgres) -> Iterator[Database]:
+    with throwaway_database(postgres.database(), "load", template="migrated") as database:
+        yield database
 
 
 @pytest.fixture
@@ -176,15 +174,13 @@ def _jwt(server: Gunicorn, placement: dict) -> str:
     return answer.json()["token"]
 
 
-def _rows_per_account(postgres: ThrowawayPostgres, database: Database) -> Counter:
-    rows = postgres.execute(
-        "SELECT domain_url, b24_user_id, member_id, count(*) FROM bitrix24account GROUP BY 1, 2, 3", database.name
-    )
+def _rows_per_account(database: Database) -> Counter:
+    rows = database.query("SELECT domain_url, b24_user_id, member_id, count(*) FROM bitrix24account GROUP BY 1, 2, 3")
     return Counter({(domain, user, member): count for domain, user, member, count in rows})
 
 
 def test_a_burst_of_bearer_and_placement_requests_gets_only_200s_and_one_row_per_account(
-    postgres, database, bitrix24, start_backend
+    database, bitrix24, start_backend
 ):
     server = start_backend()
     portals = [Portal(f"load-{n}.bitrix24.com", f"load-member-{n:032d}") for n in range(4)]
@@ -207,12 +203,10 @@ def test_a_burst_of_bearer_and_placement_requests_gets_only_200s_and_one_row_per
     assert {status for _, status in statuses} == {200}, statuses
     assert all(statuses[(name, 200)] for name, _ in senders), "every request was sent and answered at least once"
     expected = {(p.domain, u, p.member_id): 1 for p, u in users} | {("seed.bitrix24.com", 1, "seed-member"): 1}
-    assert _rows_per_account(postgres, database) == expected
+    assert _rows_per_account(database) == expected
 
 
-def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(
-    postgres, database, bitrix24, start_backend
-):
+def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(database, bitrix24, start_backend):
     server = start_backend(ACCESS_CHECK_SECONDS="1")
     grants = [bitrix24.fake.grant(Portal(f"revoke-{n}.bitrix24.com", f"revoke-member-{n:032d}"), 1) for n in range(3)]
     tokens = [_jwt(server, bitrix24.fake.placement(grant)) for grant in grants]
@@ -220,9 +214,8 @@ def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(
 
     with Load(senders) as load:
         time.sleep(LOAD_SECONDS / 2)
-        postgres.execute(
-            f"UPDATE bitrix24account SET status = 'blocked' WHERE domain_url = '{grants[0].portal.domain}'",
-            database.name,
+        database.query(
+            "UPDATE bitrix24account SET status = 'blocked' WHERE domain_url = %s", (grants[0].portal.domain,)
         )
         blocked_at = time.monotonic()
         time.sleep(1 + LOAD_SECONDS / 2)
@@ -239,8 +232,8 @@ def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(
         server.port, "/api/getToken", bitrix24.fake.placement(bitrix24.fake.grant(grants[0].portal, 1))
     )
     assert (comeback.status, comeback.json()) == (403, {"error": "This Bitrix24 account is not active"})
-    row = f"SELECT status, access_token FROM bitrix24account WHERE domain_url = '{grants[0].portal.domain}'"
-    assert postgres.execute(row, database.name) == [("blocked", grants[0].access_token)]
+    row = "SELECT status, access_token FROM bitrix24account WHERE domain_url = %s"
+    assert database.query(row, (grants[0].portal.domain,)) == [("blocked", grants[0].access_token)]
 
 
 def test_a_database_restart_under_load_gets_quick_503s_then_answers_again_without_restarting_the_backend(
@@ -338,7 +331,7 @@ def test_sigterm_under_load_finishes_the_requests_in_flight_and_exits_0(bitrix24
             assert bitrix24.wait_for_waiting(len(in_flight), timeout=WAIT_TIMEOUT)
             terminated = time.monotonic()
             server.terminate()
-            _wait_for(lambda: "Handling signal: term" in server.output())
+            server.wait_for_output("Handling signal: term")
             time.sleep(0.5)  # the workers are shutting down with requests in flight
             bitrix24.release()
             exit_status = server.wait()

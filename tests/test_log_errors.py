@@ -14,8 +14,7 @@ from django.urls import path
 
 from main.jwts import issue_jwt
 from main.utils.decorators.api_view import api_view
-from tests.fake_bitrix24 import CLIENT_SECRET
-from tests.test_logging import log_output  # noqa: F401 - the project's stdout handler, writing into a buffer
+from tests.support.fake_bitrix24 import CLIENT_SECRET
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -101,7 +100,7 @@ def test_production_answer_to_a_leaking_exception_has_no_secret(client, leaky_re
         assert secret not in response.content.decode()
 
 
-def test_logged_exception_shows_no_secret_of_the_app_or_the_request(client, leaky_request, log_output):  # noqa: F811
+def test_logged_exception_shows_no_secret_of_the_app_or_the_request(client, leaky_request, log_output):
     response, leaked = leaky_request(client)
 
     assert response.status_code == 500

@@ -1,6 +1,5 @@
 """What reaches the log: every event as a line on stdout, and never a token, a secret or an Authorization header."""
 
-import io
 import logging
 import sys
 
@@ -9,26 +8,13 @@ from django.db import connection
 
 from config import config
 from main.logging import OneLineFormatter
-from tests.fake_bitrix24 import CLIENT_SECRET
+from tests.support.fake_bitrix24 import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def log_output():
-    """The project's own stdout handler (filter and formatter as configured), writing into a buffer at DEBUG."""
-    root = logging.getLogger()
-    (handler,) = (h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.get_name() == "stdout")
-    buffer = io.StringIO()
-    old_stream, old_level = handler.setStream(buffer), root.level
-    root.setLevel(logging.DEBUG)
-    yield buffer
-    handler.setStream(old_stream)
-    root.setLevel(old_level)
-
-
 def test_full_flow_and_errors_log_no_credentials(client, fake_b24, log_output):
-    grant = fake_b24.grant(user_id=3)
+    grant = fake_b24.make_admin(fake_b24.grant(user_id=3))
     placement = fake_b24.placement(grant)
 
     token = client.post("/api/getToken", placement, content_type="application/json").json()["token"]
@@ -69,6 +55,17 @@ def test_the_previous_jwt_secret_is_masked_too(log_output, settings):
 
     assert "rotating from ***" in log_output.getvalue()
     assert settings.JWT_SECRET_PREVIOUS not in log_output.getvalue()
+
+
+def test_a_logged_event_body_has_its_credentials_masked(log_output):
+    body = "event=ONAPPINSTALL&auth[access_token]=at-secret-1&auth[application_token]=apptoken-secret-2"
+
+    logging.getLogger("main.test").warning("Event body: %s", body)
+
+    output = log_output.getvalue()
+    assert "event=ONAPPINSTALL" in output
+    assert "at-secret-1" not in output
+    assert "apptoken-secret-2" not in output
 
 
 def test_production_format_keeps_each_event_on_one_line():

@@ -16,9 +16,11 @@ from urllib.parse import urlencode
 import pytest
 
 from config import config
-from tests.fake_bitrix24 import CLIENT_SECRET
-from tests.fake_bitrix24_server import FakeBitrix24Server
-from tests.gunicorn_process import REPO_ROOT, bearer, free_port, request
+from tests.support.fake_bitrix24 import CLIENT_SECRET
+from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.gunicorn import bearer, request
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT
 
 ACCESS_TOKEN = "at-logged-0123456789abcdef"
 REFRESH_TOKEN = "rt-logged-0123456789abcdef"

@@ -8,12 +8,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -22,28 +19,15 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import check_password
 
-from tests.orm_probe import REPO_ROOT
+from tests.support.gunicorn import request
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT
 
 STARTUP_LIMIT_SECONDS = 60
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "DB_ENGINE": "sqlite", "SQLITE_PATH": str(tmp_path / "db.sqlite3"), **extra}
-
-
-def _get(url: str) -> tuple[int, str, bytes]:
-    """Status, content type and body of a GET, error statuses included."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local http URL
-            return response.status, response.headers.get_content_type(), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get_content_type(), error.read()
 
 
 def _make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -54,7 +38,7 @@ def _make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @dataclass
 class Server:
-    base_url: str
+    port: int
     database: Path
 
 
@@ -62,7 +46,7 @@ class Server:
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`make run` serving on a free local port, once /api/healthz answers. Stopped afterwards."""
     tmp_path = tmp_path_factory.mktemp("make-run")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "make-run.log").open("w")
     server = subprocess.Popen(
         ["make", "run"],
@@ -72,10 +56,9 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: runserver's autoreloader forks a child
     )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(server, base_url, tmp_path / "make-run.log")
-        yield Server(base_url, tmp_path / "db.sqlite3")
+        _wait_until_healthy(server, port, tmp_path / "make-run.log")
+        yield Server(port, tmp_path / "db.sqlite3")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -86,12 +69,12 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-def _wait_until_healthy(server: subprocess.Popen, base_url: str, log: Path) -> None:
+def _wait_until_healthy(server: subprocess.Popen, port: int, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
     while time.monotonic() < deadline:
         assert server.poll() is None, f"make run exited with {server.returncode}:\n{log.read_text()}"
         try:
-            if _get(f"{base_url}/api/healthz")[0] == 200:
+            if request(port, "GET", "/api/healthz", timeout=5).status == 200:
                 return
         except OSError:  # not listening yet
             pass
@@ -100,25 +83,25 @@ def _wait_until_healthy(server: subprocess.Popen, base_url: str, log: Path) -> N
 
 
 def test_make_run_serves_healthz_from_the_embedded_sqlite_database(make_run):
-    status, content_type, body = _get(f"{make_run.base_url}/api/healthz")
+    answer = request(make_run.port, "GET", "/api/healthz")
 
-    assert (status, content_type) == (200, "application/json")
-    assert json.loads(body)["status"] == "healthy"
+    assert (answer.status, answer.content_type) == (200, "application/json")
+    assert json.loads(answer.body)["status"] == "healthy"
     assert make_run.database.is_file()
 
 
 def test_make_run_answers_api_calls_without_placement_data_with_a_json_400(make_run):
-    status, content_type, body = _get(f"{make_run.base_url}/api/list")
+    answer = request(make_run.port, "GET", "/api/list")
 
-    assert (status, content_type) == (400, "application/json")
-    assert set(json.loads(body)) == {"error"}
+    assert (answer.status, answer.content_type) == (400, "application/json")
+    assert set(json.loads(answer.body)) == {"error"}
 
 
 def test_make_run_serves_the_admin_stylesheet_in_dev_mode(make_run):
-    status, content_type, body = _get(f"{make_run.base_url}/api/static/admin/css/base.css")
+    answer = request(make_run.port, "GET", "/api/static/admin/css/base.css")
 
-    assert (status, content_type) == (200, "text/css")
-    assert body
+    assert (answer.status, answer.content_type) == (200, "text/css")
+    assert answer.body
 
 
 def test_make_superuser_creates_a_superuser_from_the_environment(tmp_path):

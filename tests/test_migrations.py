@@ -1,8 +1,8 @@
 """Migrations create the shared tables on an empty database and leave the PHP backend's tables alone.
 
 Each test gets its own throwaway database; `manage.py migrate` and the models run in child processes pointed at it
-(`tests/orm_probe.py`), and raw SQL (psycopg2, sqlite3) checks what the tables really hold. The PHP backend's
-tables come from `tests/shared_schema.sql`, a copy of `../shared/schema.md` with its two traps: TIMESTAMP(3)
+(`tests/support/orm_probe.py`), and raw SQL (psycopg2, sqlite3) checks what the tables really hold. The PHP backend's
+tables come from `tests/support/shared_schema.sql`, a copy of `../shared/schema.md` with its two traps: TIMESTAMP(3)
 columns without time zone and JSON (not JSONB) columns holding non-NULL values.
 """
 
@@ -12,18 +12,13 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
-from pathlib import Path
 
-import psycopg2
 import pytest
-from django.conf import settings
-from psycopg2 import sql
 
-from tests.orm_probe import migrate, run_probe
+from tests.support.databases import Database
+from tests.support.orm_probe import migrate, run_probe
+from tests.support.paths import SHARED_SCHEMA_SQL
 
 SHARED_TABLES = ("bitrix24account", "application_installation")
 MILLISECOND = dt.timedelta(milliseconds=1)
@@ -95,54 +90,21 @@ INSERT INTO application_installation (
 """
 
 
-@dataclass
-class PostgresDatabase:
-    name: str
-    env: dict[str, str]  # the environment that points a child process's Django at this database
-    connection: psycopg2.extensions.connection
-
-    def query(self, statement: str, params: object = None) -> list[tuple]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-
-
 def _utc_wall_clock_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-@pytest.fixture
-def postgres_db() -> Iterator[PostgresDatabase]:
-    """A new, empty database on the tests' PostgreSQL server, dropped afterwards."""
-    server = settings.DATABASES["default"]
-    params = {"host": server["HOST"], "port": server["PORT"], "user": server["USER"], "password": server["PASSWORD"]}
-    name = f"test_migrations_{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DB_ENGINE": "postgresql",
-        "DB_NAME": name,
-        **{f"DB_{key.upper()}": str(value) for key, value in params.items()},
-        # A session time zone other than UTC: a TIMESTAMP written in the session's zone would show.
-        "PGTZ": "Asia/Tokyo",
-    }
-    with closing(psycopg2.connect(dbname="postgres", **params)) as admin:
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            with closing(psycopg2.connect(dbname=name, **params)) as connection:
-                connection.autocommit = True
-                yield PostgresDatabase(name, env, connection)
-        finally:
-            with admin.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def _env(database: Database) -> dict[str, str]:
+    """The environment that points a child process's Django at `database`."""
+    # A session time zone other than UTC: a TIMESTAMP written in the session's zone would show.
+    return {**os.environ, **database.env(), "PGTZ": "Asia/Tokyo"}
 
 
 @pytest.fixture
-def php_db(postgres_db: PostgresDatabase) -> PostgresDatabase:
+def php_db(throwaway_db: Database) -> Database:
     """A database where the PHP backend created the shared tables and wrote rows, before any migration."""
-    postgres_db.query((Path(__file__).parent / "shared_schema.sql").read_text())
-    postgres_db.query(
+    throwaway_db.query(SHARED_SCHEMA_SQL.read_text())
+    throwaway_db.query(
         PHP_ROWS,
         {
             "account": PHP_ACCOUNT_ID,
@@ -151,10 +113,10 @@ def php_db(postgres_db: PostgresDatabase) -> PostgresDatabase:
             "contact": PHP_CONTACT_PERSON_ID,
         },
     )
-    return postgres_db
+    return throwaway_db
 
 
-def _columns(db: PostgresDatabase, table: str) -> dict[str, tuple[str, bool]]:
+def _columns(db: Database, table: str) -> dict[str, tuple[str, bool]]:
     rows = db.query(
         "SELECT column_name, udt_name, is_nullable = 'YES' FROM information_schema.columns "
         "WHERE table_schema = 'public' AND table_name = %s",
@@ -163,12 +125,12 @@ def _columns(db: PostgresDatabase, table: str) -> dict[str, tuple[str, bool]]:
     return {name: (udt, nullable) for name, udt, nullable in rows}
 
 
-def _constraints(db: PostgresDatabase, table: str) -> set[str]:
+def _constraints(db: Database, table: str) -> set[str]:
     rows = db.query("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass", (table,))
     return {definition for (definition,) in rows}
 
 
-def _indexed_columns(db: PostgresDatabase, table: str) -> set[tuple[str, ...]]:
+def _indexed_columns(db: Database, table: str) -> set[tuple[str, ...]]:
     rows = db.query(
         "SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
         "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
@@ -179,7 +141,7 @@ def _indexed_columns(db: PostgresDatabase, table: str) -> set[tuple[str, ...]]:
     return {tuple(columns) for (columns,) in rows}
 
 
-def _snapshot(db: PostgresDatabase) -> dict[str, list[tuple]]:
+def _snapshot(db: Database) -> dict[str, list[tuple]]:
     """Everything about the shared tables that a migration could change: columns, constraints, indexes, rows."""
     return {
         "columns": db.query(
@@ -209,21 +171,26 @@ def _values(row: dict[str, dict]) -> dict[str, object]:
     return {name: field["value"] for name, field in row.items()}
 
 
+def _without_update_time(row: dict[str, dict]) -> dict[str, dict]:
+    """The row but its update time, which the saved object holds to the microsecond and TIMESTAMP(3) to the ms."""
+    return {name: field for name, field in row.items() if name != "updated_at_utc"}
+
+
 # --- empty PostgreSQL database ----------------------------------------------------------------------------
 
 
-def test_migrate_creates_both_tables_with_their_columns_on_an_empty_postgresql_database(postgres_db):
-    migrate(postgres_db.env)
+def test_migrate_creates_both_tables_with_their_columns_on_an_empty_postgresql_database(throwaway_db):
+    migrate(_env(throwaway_db))
 
-    assert _columns(postgres_db, "bitrix24account") == DJANGO_ACCOUNT_COLUMNS
-    assert _columns(postgres_db, "application_installation") == DJANGO_INSTALLATION_COLUMNS
+    assert _columns(throwaway_db, "bitrix24account") == DJANGO_ACCOUNT_COLUMNS
+    assert _columns(throwaway_db, "application_installation") == DJANGO_INSTALLATION_COLUMNS
 
 
-def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_key(postgres_db):
-    migrate(postgres_db.env)
+def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_key(throwaway_db):
+    migrate(_env(throwaway_db))
 
-    assert "UNIQUE (b24_user_id, domain_url)" in _constraints(postgres_db, "bitrix24account")
-    installation_constraints = _constraints(postgres_db, "application_installation")
+    assert "UNIQUE (b24_user_id, domain_url)" in _constraints(throwaway_db, "bitrix24account")
+    installation_constraints = _constraints(throwaway_db, "application_installation")
     assert "UNIQUE (bitrix_24_account_id)" in installation_constraints
     assert any(
         definition.startswith("FOREIGN KEY (bitrix_24_account_id) REFERENCES bitrix24account(id)")
@@ -231,32 +198,32 @@ def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_k
     )
 
 
-def test_migrate_indexes_the_columns_the_shared_schema_indexes(postgres_db):
-    migrate(postgres_db.env)
+def test_migrate_indexes_the_columns_the_shared_schema_indexes(throwaway_db):
+    migrate(_env(throwaway_db))
 
-    assert {("member_id",), ("domain_url",)} <= _indexed_columns(postgres_db, "bitrix24account")
-    assert {("status",), ("portal_license_family",)} <= _indexed_columns(postgres_db, "application_installation")
+    assert {("member_id",), ("domain_url",)} <= _indexed_columns(throwaway_db, "bitrix24account")
+    assert {("status",), ("portal_license_family",)} <= _indexed_columns(throwaway_db, "application_installation")
 
 
-def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_database(postgres_db):
-    migrate(postgres_db.env)
+def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_database(throwaway_db):
+    migrate(_env(throwaway_db))
 
     created = run_probe(
-        postgres_db.env,
+        _env(throwaway_db),
         "create-account",
         {"b24_user_id": 7, "member_id": "m-1", "domain_url": "a.bitrix24.com", "status": "L", "current_scope": ["crm"]},
     )
     account_id = created["id"]["value"]
-    run_probe(postgres_db.env, "create-installation", account_id, {"status": "active", "status_code": "L"})
-    account = run_probe(postgres_db.env, "account", account_id)
-    installation = run_probe(postgres_db.env, "installation-of", account_id)
+    run_probe(_env(throwaway_db), "create-installation", account_id, {"status": "active", "status_code": "L"})
+    account = run_probe(_env(throwaway_db), "account", account_id)
+    installation = run_probe(_env(throwaway_db), "installation-of", account_id)
 
     assert _values(account) == _values(created)
     assert account["current_scope"] == {"value": ["crm"], "type": "list"}
     assert account["created_at_utc"]["value"].endswith("+00:00")
     assert installation["bitrix_24_account"]["value"] == account_id
     assert installation["status_code"] == {"value": "L", "type": "str"}
-    assert postgres_db.query("SELECT count(*) FROM application_installation") == [(1,)]
+    assert throwaway_db.query("SELECT count(*) FROM application_installation") == [(1,)]
 
 
 # --- the PHP backend's pre-existing tables ----------------------------------------------------------------
@@ -265,7 +232,7 @@ def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_da
 def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_db):
     before = _snapshot(php_db)
 
-    migrate(php_db.env)
+    migrate(_env(php_db))
 
     assert _snapshot(php_db) == before
     assert ("main", "0001_initial") in php_db.query("SELECT app, name FROM django_migrations")
@@ -275,10 +242,10 @@ def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_d
 
 
 def test_models_read_php_rows_with_json_values_and_utc_timestamps(php_db):
-    migrate(php_db.env)
+    migrate(_env(php_db))
 
-    account = run_probe(php_db.env, "account", PHP_ACCOUNT_ID)
-    installation = run_probe(php_db.env, "installation-of", PHP_ACCOUNT_ID)
+    account = run_probe(_env(php_db), "account", PHP_ACCOUNT_ID)
+    installation = run_probe(_env(php_db), "installation-of", PHP_ACCOUNT_ID)
 
     assert account["current_scope"] == {"value": ["crm", "user"], "type": "list"}
     assert account["created_at_utc"] == {"value": "2024-05-01T10:20:30.123000+00:00", "type": "datetime"}
@@ -307,11 +274,11 @@ def test_models_read_php_rows_with_json_values_and_utc_timestamps(php_db):
 
 
 def test_saving_a_php_row_through_the_model_writes_utc_wall_clock_times_and_valid_json(php_db):
-    migrate(php_db.env)
+    migrate(_env(php_db))
     before = _utc_wall_clock_now()
 
     run_probe(
-        php_db.env,
+        _env(php_db),
         "update-account",
         PHP_ACCOUNT_ID,
         # The same instant Tokyo calls 12:04:05.678 is 03:04:05.678 UTC.
@@ -336,12 +303,12 @@ def test_saving_a_php_row_through_the_model_writes_utc_wall_clock_times_and_vali
 
 
 def test_bearer_request_for_a_php_account_works_and_install_creates_its_installation(php_db):
-    migrate(php_db.env)
+    migrate(_env(php_db))
     before = _utc_wall_clock_now()
 
-    listed = run_probe(php_db.env, "request", "GET", "/api/list", PHP_NEW_ACCOUNT_ID)
+    listed = run_probe(_env(php_db), "request", "GET", "/api/list", PHP_NEW_ACCOUNT_ID)
     installed = run_probe(
-        php_db.env,
+        _env(php_db),
         "request",
         "POST",
         "/api/install",
@@ -363,14 +330,15 @@ def test_bearer_request_for_a_php_account_works_and_install_creates_its_installa
 
 
 def test_placement_updates_a_php_account_and_a_repeat_reads_it_back_as_the_orm_does(php_db):
-    # The placement path runs its own SQL (an upsert ... RETURNING, a lookup joined with the installation): its rows
-    # must come back like the ORM's, from the PHP schema's TIMESTAMP(3) and JSON columns too.
-    migrate(php_db.env)
+    # The placement updates the PHP backend's row (found by member_id and user id) and reads it back, from the PHP
+    # schema's TIMESTAMP(3) and JSON columns too.
+    migrate(_env(php_db))
 
-    result = run_probe(php_db.env, "placements", "php-portal.bitrix24.com", "php-member-0001", "7")
+    result = run_probe(_env(php_db), "placements", "php-portal.bitrix24.com", "php-member-0001", "7")
 
     assert result["app_info_calls"] == 1  # the repeat was answered from the database
-    assert result["first"] == result["repeat"] == result["stored"]
+    assert result["repeat"] == result["stored"]
+    assert _without_update_time(result["first"]) == _without_update_time(result["stored"])
     stored = _values(result["stored"])
     assert stored["id"] == PHP_ACCOUNT_ID
     assert stored["access_token"] != "php-access-token-0001"  # the new token was saved

@@ -21,12 +21,12 @@ import uuid
 from functools import partial, wraps
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
 from main.access import check_access
 from main.exceptions import InvalidJWTToken
-from main.jwts import verify_jwt
+from main.jwts import VerifiedJWT, verify_jwt
 from main.models import Bitrix24Account
 from main.placement_data import parse_placement_data
 from main.placements import account_for_placement
@@ -48,14 +48,29 @@ class _AccountFromJWT(SimpleLazyObject):
         self.__dict__["pk"] = account_id
 
 
-def authenticate(request: AuthorizedRequest) -> Bitrix24Account:
+def bearer_token(request: HttpRequest) -> str | None:
+    """The JWT of an `Authorization: Bearer <jwt>` header; None without such a header, `InvalidJWTToken` for a
+    Bearer header that does not hold exactly one token."""
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
-        token = token.strip()
-        if not token or " " in token:
-            raise InvalidJWTToken()
-        verified = verify_jwt(token)
-        check_access(verified.account_id)
+    if scheme.lower() != "bearer":  # auth schemes are case-insensitive (RFC 9110)
+        return None
+    token = token.strip()
+    if not token or " " in token:
+        raise InvalidJWTToken()
+    return token
+
+
+def allowed_jwt(token: str) -> VerifiedJWT:
+    """What a JWT of ours says, once its account may still act (main/access.py)."""
+    verified = verify_jwt(token)
+    check_access(verified.account_id)
+    return verified
+
+
+def authenticate(request: AuthorizedRequest) -> Bitrix24Account:
+    token = bearer_token(request)
+    if token is not None:
+        verified = allowed_jwt(token)
         request.auth_time = verified.auth_time
         return _AccountFromJWT(verified.account_id)
     account = account_for_placement(parse_placement_data(request.data))

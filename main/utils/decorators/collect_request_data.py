@@ -12,8 +12,10 @@ from main.exceptions import BadRequest, PayloadTooLarge
 from main.logging import remember_secrets
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-# Fields that carry credentials: their values are masked in every log line of the request.
-SECRET_FIELDS = ("AUTH_ID", "REFRESH_ID", "REFRESH_TOKEN", "access_token", "refresh_token", "application_token")
+# Fields that carry credentials (event callbacks send them as auth[...]): their values are masked in every log line
+# of the request.
+_CREDENTIALS = ("access_token", "refresh_token", "application_token")
+SECRET_FIELDS = ("AUTH_ID", "REFRESH_ID", "REFRESH_TOKEN", *_CREDENTIALS, *(f"auth[{name}]" for name in _CREDENTIALS))
 
 
 def _merge(data: dict[str, Any], source: QueryDict) -> None:

@@ -1,5 +1,5 @@
-"""Production mode refuses to start with placeholder or weak secrets, wildcard hosts or origins, or without its
-collected static files, and passes Django's deploy checks when set."""
+"""The system checks (main/checks.py): production mode refuses to start with placeholder or weak secrets, wildcard
+hosts or origins, or without its collected static files, and passes Django's deploy checks when set."""
 
 import os
 import subprocess
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from main.checks import check_production_settings
-from tests.docker_context import copy_build_context
-from tests.gunicorn_process import collect_static
+from tests.support.docker_context import copy_build_context
+from tests.support.gunicorn import collect_static
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
     "BUILD_TARGET": "production",
     "JWT_SECRET": "Zt3mQ0x9pLw7Yb2Kc8Vn4Rj6Hs1Fd5Ga0Eu3Ti9Oy7Pk2Ml6Nq4Xz8Wc1Vb5Rn7",
@@ -39,9 +39,9 @@ def _env(env_overrides: dict) -> dict:
     return {**os.environ, **GOOD, "DB_ENGINE": "sqlite", **env_overrides}
 
 
-def _manage_check(env_overrides: dict, app_dir: Path = ROOT) -> subprocess.CompletedProcess:
+def _manage_check(env_overrides: dict, app_dir: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     """`manage.py check --deploy` in production, with the static files collected unless `app_dir` lacks them."""
-    if app_dir == ROOT:
+    if app_dir == REPO_ROOT:
         collect_static(_env(env_overrides))
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],

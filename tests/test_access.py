@@ -1,5 +1,5 @@
-"""Who may act, and what it costs to ask: the account lifecycle (`status`: new, active, blocked, deleted), an
-uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
+"""Who may act (main/access.py), and what it costs to ask: the account lifecycle (`status`: new, active, blocked,
+deleted), an uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
 
 The PHP backend (or an operator) blocks or deletes accounts by writing `status`; these tests write the rows the
 same way, then call the API as the frontend does.
@@ -13,8 +13,8 @@ import pytest
 
 from main.jwts import verify_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
-from tests.fake_bitrix24 import PORTAL_A
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import PORTAL_A
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

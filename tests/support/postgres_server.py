@@ -13,17 +13,15 @@ import re
 import shutil
 import subprocess
 import tempfile
-from contextlib import closing
 from pathlib import Path
 
-import psycopg2
-
-from tests.gunicorn_process import Database, free_port
+from tests.support.databases import MAINTENANCE_DATABASE, Database
+from tests.support.network import free_port
 
 USER = "appuser"
 
 
-def _postgres_bin() -> Path:
+def server_binaries() -> Path:
     """The newest PostgreSQL server binaries (Debian keeps them off PATH, under /usr/lib/postgresql/<major>/bin)."""
     found = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.parts[-3]) or 0)
@@ -44,7 +42,7 @@ class ThrowawayPostgres:
     """
 
     def __init__(self, password: str | None = None, durable: bool = False) -> None:
-        self.bin = _postgres_bin()
+        self.bin = server_binaries()
         self.password = password
         self.durable = durable
         self.as_postgres = os.geteuid() == 0
@@ -97,14 +95,5 @@ class ThrowawayPostgres:
             self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def database(self, name: str) -> Database:
+    def database(self, name: str = MAINTENANCE_DATABASE) -> Database:
         return Database("127.0.0.1", self.port, USER, self.password or "", name)
-
-    def execute(self, sql: str, database: str = "postgres") -> list[tuple]:
-        connection = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user=USER, password=self.password, dbname=database
-        )
-        connection.autocommit = True
-        with closing(connection), connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []

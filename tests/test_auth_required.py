@@ -8,7 +8,7 @@ import pytest
 
 from main.jwts import issue_jwt, verify_jwt
 from main.models import Bitrix24Account
-from tests.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
+from tests.support.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
 
 pytestmark = pytest.mark.django_db
 
@@ -173,16 +173,6 @@ def test_token_that_bitrix24_rejects_is_401_and_writes_nothing(client, fake_b24)
 
     assert response.status_code == 401
     assert response.json() == {"error": "Bitrix24 rejected the access token"}
-    assert not Bitrix24Account.objects.exists()
-
-
-def test_expired_placement_token_is_not_refreshed_but_refused(client, fake_b24):
-    grant = fake_b24.grant(expired=True)
-
-    response = client.post("/api/getToken", fake_b24.placement(grant), content_type="application/json")
-
-    assert response.status_code == 401
-    assert fake_b24.calls_to("/oauth/token/") == 0
     assert not Bitrix24Account.objects.exists()
 
 

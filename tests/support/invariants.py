@@ -26,7 +26,11 @@ API_ROUTES = {
     "/api/list": "GET",
     "/api/install": "POST",
     "/api/getToken": "POST",
+    "/api/me": "GET",
+    "/api/app-events": "POST",
 }
+# Routes that answer without a JWT or placement data.
+PUBLIC_ROUTES = ("/api/healthz", "/api/app-events")
 
 MIN_SECRET_LENGTH = 8  # shorter values would match ordinary words of an answer by chance
 

@@ -1,8 +1,8 @@
 """Uses the backend's models and views against another database, in a child process.
 
 The migration tests point Django at a throwaway database through the DB_* environment variables, which only a
-fresh process can do (settings are read once). The child runs `python -m tests.orm_probe ACTION ARG...` and prints
-one JSON document; `run_probe()` is the parent's side.
+fresh process can do (settings are read once). The child runs `python -m tests.support.orm_probe ACTION ARG...` and
+prints one JSON document; `run_probe()` is the parent's side.
 
 Model rows are printed as `{field: {"value": ..., "type": <Python type name>}}`, datetimes in ISO format, so a test
 sees exactly what the model holds (an aware UTC datetime prints with `+00:00`, a naive one without).
@@ -16,10 +16,9 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
 
 
 def _run_python(env: dict[str, str], *argv: str) -> str:
@@ -39,7 +38,7 @@ def migrate(env: dict[str, str]) -> None:
 def run_probe(env: dict[str, str], action: str, *args: Any) -> Any:
     """Run ACTION in a child Django process with `env`; its JSON answer. Non-string args are sent as JSON."""
     argv = [arg if isinstance(arg, str) else json.dumps(arg) for arg in args]
-    output = _run_python(env, "-m", "tests.orm_probe", action, *argv)
+    output = _run_python(env, "-m", "tests.support.orm_probe", action, *argv)
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -104,14 +103,21 @@ def _update_account(account_id: str, fields: str) -> dict:
 
 
 def _request(method: str, path: str, account_id: str, body: str = "") -> dict:
-    """An API request with a Bearer JWT of the account and an optional JSON body, through Django's test client."""
+    """An API request with a Bearer JWT of the account and an optional JSON body, through Django's test client,
+    against a fake Bitrix24 where the account is an administrator of its portal."""
+    import responses
     from django.test import Client
 
     from main.jwts import issue_jwt
+    from main.models import Bitrix24Account
+    from tests.support.fake_bitrix24 import FakeBitrix24
 
-    token = issue_jwt(uuid.UUID(account_id))
-    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
-    response = client.generic(method, path, body, content_type="application/json")
+    fake = FakeBitrix24()
+    fake.make_admin(fake.grant_behind(Bitrix24Account.objects.get(pk=account_id)))
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {issue_jwt(uuid.UUID(account_id))}")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake.install(mock)
+        response = client.generic(method, path, body, content_type="application/json")
     return {"status": response.status_code, "body": response.json()}
 
 
@@ -122,7 +128,7 @@ def _placements(domain: str, member_id: str, user_id: str) -> dict:
 
     from main.placement_data import parse_placement_data
     from main.placements import account_for_placement
-    from tests.fake_bitrix24 import FakeBitrix24, Portal
+    from tests.support.fake_bitrix24 import FakeBitrix24, Portal
 
     fake = FakeBitrix24()
     placement = parse_placement_data(fake.placement(fake.grant(Portal(domain, member_id), user_id=int(user_id))))

@@ -1,4 +1,5 @@
-"""A slow or failing Bitrix24 OAuth server, for real, on 127.0.0.1: the backend answers 504 or 502 JSON within
+"""Calls to Bitrix24 (main/bitrix24.py, main/b24sdk.py) against a slow or failing OAuth server, for real, on
+127.0.0.1: the backend answers 504 or 502 JSON within
 BITRIX24_TIMEOUT and BITRIX24_MAX_RETRIES, writes nothing, and logs no token. And a working one: `app.info` calls
 share a kept-open connection (main/b24sdk.py).
 
@@ -22,8 +23,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from main.models import Bitrix24Account
-from tests.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
-from tests.invariants import assert_refused, rows
+from tests.support.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
+from tests.support.invariants import assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 

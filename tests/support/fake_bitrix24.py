@@ -38,7 +38,7 @@ class Grant:
     user_id: int
     client_id: str = CLIENT_ID
     access_token: str = field(default_factory=lambda: "at-" + secrets.token_hex(16))
-    refresh_token: str = field(default_factory=lambda: "rt-" + secrets.token_hex(16))
+    refresh_token: str | None = field(default_factory=lambda: "rt-" + secrets.token_hex(16))
     expired: bool = False
     expires: int | None = None  # Unix seconds, for tokens issued by a refresh
 
@@ -48,12 +48,89 @@ def _time_section() -> dict:
     return {"start": 0.0, "finish": 0.01, "duration": 0.01, "processing": 0.0, "date_start": now, "date_finish": now}
 
 
+@dataclass(frozen=True)
+class RestError:
+    """An error answer of the portal's REST API."""
+
+    status: int
+    error: str
+    description: str
+
+    def body(self) -> dict:
+        return {"error": self.error, "error_description": self.description}
+
+
+PAYMENT_REQUIRED = RestError(402, "PAYMENT_REQUIRED", "Subscription has been ended")
+NOT_INSTALLED = RestError(401, "NO_AUTH_FOUND", "Application not installed")
+NO_ACCESS = RestError(401, "INVALID_CREDENTIALS", "The user does not have access to the application.")
+ACCESS_DENIED = RestError(403, "ACCESS_DENIED", "Access denied!")
+ALREADY_BOUND = RestError(400, "ERROR_CORE", "Handler already binded")
+LIFECYCLE_EVENTS = ("ONAPPINSTALL", "ONAPPUNINSTALL")
+
+
 class FakeBitrix24:
     def __init__(self) -> None:
         self.grants: dict[str, Grant] = {}
         self.requests: list[tuple[str, str]] = []  # (method, URL path) of every request received
         self.rest_results: dict[str, object] = {}
         self.moved_domains: dict[str, str] = {}  # old portal domain -> new one
+        self.bindings: dict[str, set[tuple[str, str]]] = {}  # member_id -> (event, handler) bound with event.bind
+        self.admins: set[tuple[str, int]] = set()  # (member_id, user_id) of portal administrators
+        # Portal domain -> what every REST call on the portal gets: an error answer, or an exception of `requests`
+        # (a timeout, a refused connection) raised where the HTTP request would be sent.
+        self.failing_rest_calls: dict[str, RestError | Exception] = {}
+        self.command_errors: dict[str, RestError] = {}  # REST method -> the error it answers, on every portal
+        self.application_tokens: dict[str, str] = {}  # member_id -> the app's token, sent with every event
+
+    def grant_behind(self, account) -> Grant:
+        """The grant whose tokens an account row that a test wrote itself holds (`Bitrix24Account`)."""
+        portal = Portal(account.domain_url, account.member_id)
+        grant = Grant(
+            portal, account.b24_user_id, access_token=account.access_token, refresh_token=account.refresh_token
+        )
+        self.grants[grant.access_token] = grant
+        return grant
+
+    def make_admin(self, grant: Grant) -> Grant:
+        self.admins.add((grant.portal.member_id, grant.user_id))
+        return grant
+
+    def bound(self, portal: Portal) -> set[tuple[str, str]]:
+        return self.bindings.get(portal.member_id, set())
+
+    def event(self, name: str, portal: Portal, grant: Grant | None = None, **overrides: str) -> dict[str, str]:
+        """The form fields Bitrix24 POSTs to an event handler: with `grant`, the user's tokens as ONAPPINSTALL has
+        them; ONAPPUNINSTALL has only the application token."""
+        token = self.application_tokens.setdefault(portal.member_id, "apptoken-" + secrets.token_hex(16))
+        fields = {
+            "event": name,
+            "event_handler_id": "17",
+            "ts": str(int(dt.datetime.now(dt.UTC).timestamp())),
+            "data[LANGUAGE_ID]": "en",
+            "auth[domain]": portal.domain,
+            "auth[client_endpoint]": f"https://{portal.domain}/rest/",
+            "auth[server_endpoint]": f"{OAUTH_SERVER}/rest/",
+            "auth[member_id]": portal.member_id,
+            "auth[status]": "L",
+            "auth[application_token]": token,
+        }
+        if name == "ONAPPUNINSTALL":
+            fields["data[CLEAN]"] = "0"
+        else:
+            fields.update({"data[VERSION]": "3", "data[ACTIVE]": "Y", "data[INSTALLED]": "Y"})
+        if grant is not None:
+            fields.update(
+                {
+                    "auth[access_token]": grant.access_token,
+                    "auth[refresh_token]": grant.refresh_token,
+                    "auth[expires]": str(int(dt.datetime.now(dt.UTC).timestamp()) + 3600),
+                    "auth[expires_in]": "3600",
+                    "auth[scope]": "crm,user",
+                    "auth[user_id]": str(grant.user_id),
+                }
+            )
+        fields.update(overrides)
+        return fields
 
     def move_portal(self, portal: Portal, new_domain: str) -> Portal:
         """The portal gets a new domain: its tokens work there, and REST calls to the old one answer 302."""
@@ -106,7 +183,7 @@ class FakeBitrix24:
         if match is None:
             return 404, {"error": "NOT_FOUND"}
         payload = json.loads(body or b"{}")
-        return self._rest(parts.netloc, match.group(1), payload.get("auth", ""))
+        return self._rest(parts.netloc, match.group(1), payload)
 
     def _app_info(self, access_token: str) -> tuple[int, dict]:
         grant = self.grants.get(access_token)
@@ -138,7 +215,7 @@ class FakeBitrix24:
         old = next((g for g in self.grants.values() if g.refresh_token == query.get("refresh_token")), None)
         if old is None or query.get("client_secret") != CLIENT_SECRET or query.get("client_id") != old.client_id:
             return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-        del self.grants[old.access_token]  # refresh tokens are single-use
+        old.refresh_token, old.expired = None, True  # refresh tokens are single-use; the old access token is done
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         new = self.grant(old.portal, old.user_id, client_id=old.client_id, expires=int(expires.timestamp()))
         return 200, {
@@ -155,18 +232,68 @@ class FakeBitrix24:
             "server_endpoint": f"{OAUTH_SERVER}/rest/",
         }
 
-    def _rest(self, host: str, method: str, access_token: str) -> tuple[int, dict]:
-        grant = self.grants.get(access_token)
+    def _rest(self, host: str, method: str, payload: dict) -> tuple[int, dict]:
+        grant = self.grants.get(payload.pop("auth", ""))
         if grant is None or grant.portal.domain != host:
             return 401, {"error": "invalid_token", "error_description": "Unable to authorize"}
         if grant.expired:
             return 401, {"error": "expired_token", "error_description": "The access token provided has expired."}
-        return 200, {"result": self.rest_results.get(method, {}), "time": _time_section()}
+        error = self.failing_rest_calls.get(host)
+        if isinstance(error, RestError):
+            return error.status, error.body()
+        if method == "batch":
+            return 200, {"result": self._batch(grant, payload.get("cmd", {})), "time": _time_section()}
+        outcome = self._command(grant, method, payload)
+        if isinstance(outcome, RestError):
+            return outcome.status, outcome.body()
+        return 200, {"result": outcome, "time": _time_section()}
+
+    def _batch(self, grant: Grant, commands: dict[str, str]) -> dict:
+        results, errors = {}, {}
+        for key, command in commands.items():
+            method, _, query = command.partition("?")
+            outcome = self._command(grant, method, {k: v[0] for k, v in parse_qs(query).items()})
+            if isinstance(outcome, RestError):
+                errors[key] = outcome.body()
+            else:
+                results[key] = outcome
+        # Bitrix24 is PHP: an empty map is sent as an empty list.
+        return {
+            "result": results,
+            "result_error": errors or [],
+            "result_total": [],
+            "result_next": [],
+            "result_time": {},
+        }
+
+    def _command(self, grant: Grant, method: str, params: dict) -> object:
+        if method in self.command_errors:
+            return self.command_errors[method]
+        if method in self.rest_results:
+            return self.rest_results[method]
+        member_id = grant.portal.member_id
+        is_admin = (member_id, grant.user_id) in self.admins
+        if method == "user.admin":
+            return is_admin
+        if method == "profile":
+            return {"ID": str(grant.user_id), "ADMIN": is_admin, "NAME": "Test", "LAST_NAME": f"User {grant.user_id}"}
+        if method == "event.bind":
+            if not is_admin:
+                return ACCESS_DENIED
+            binding = (params.get("event", "").upper(), params.get("handler", ""))
+            if binding in self.bound(grant.portal):
+                return ALREADY_BOUND
+            self.bindings.setdefault(member_id, set()).add(binding)
+            return True
+        return {}
 
     # --- transport ------------------------------------------------------------------------------
 
     def _callback(self, request) -> tuple[int, dict, str]:
         parts = urlsplit(request.url)
+        failure = self.failing_rest_calls.get(parts.netloc)
+        if isinstance(failure, Exception):
+            raise failure
         if parts.netloc in self.moved_domains:  # Bitrix24 redirects a moved portal's old domain, with an HTML body
             self.requests.append((request.method, parts.path))
             location = parts._replace(netloc=self.moved_domains[parts.netloc]).geturl()

@@ -11,11 +11,11 @@ import re
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
 
 
 def dockerignore_patterns() -> list[str]:
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -38,19 +38,19 @@ def is_ignored(relative_path: str, patterns: list[str]) -> bool:
 def copy_build_context(destination: Path) -> None:
     """Copy the files the Dockerfile's `COPY . .` would receive into `destination`."""
     patterns = dockerignore_patterns()
-    for directory, subdirectories, files in os.walk(ROOT):
-        relative_dir = Path(directory).relative_to(ROOT)
+    for directory, subdirectories, files in os.walk(REPO_ROOT):
+        relative_dir = Path(directory).relative_to(REPO_ROOT)
         subdirectories[:] = [d for d in subdirectories if not is_ignored((relative_dir / d).as_posix(), patterns)]
         for name in files:
             relative = relative_dir / name
             if not is_ignored(relative.as_posix(), patterns):
                 (destination / relative_dir).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / relative, destination / relative)
+                shutil.copy2(REPO_ROOT / relative, destination / relative)
 
 
 def dockerfile_stages() -> dict[str, list[str]]:
     """The Dockerfile's instructions (continuation lines joined) of each stage, by stage name."""
-    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    text = re.sub(r"\\\n\s*", " ", (REPO_ROOT / "Dockerfile").read_text())
     stages: dict[str, list[str]] = {}
     for line in text.splitlines():
         if match := re.match(r"FROM \S+ AS (\S+)", line):

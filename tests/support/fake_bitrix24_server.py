@@ -13,7 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
+from tests.support.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
 
 # A held request is answered after this long at the latest, so a forgotten `release()` cannot keep threads alive.
 MAX_HANG_SECONDS = 30.0

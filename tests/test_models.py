@@ -1,4 +1,5 @@
-"""The SDK's token signals: renewed tokens and a moved portal domain are saved on the account row at once.
+"""`Bitrix24Account` as b24pysdk's token (main/models.py): renewed tokens and a moved portal domain are saved on the
+account row at once, and renewal is one process at a time per account.
 
 The account makes real b24pysdk REST calls (`profile`); the fake Bitrix24 answers them, refreshes tokens on its
 OAuth server and redirects a moved portal's old domain.
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from main.models import Bitrix24Account
-from tests.fake_bitrix24 import PORTAL_A, FakeBitrix24, Grant
+from tests.support.fake_bitrix24 import PORTAL_A, FakeBitrix24, Grant
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,8 @@ def _profile_name(account: Bitrix24Account) -> str:
 
 
 def _only_grant(fake_b24: FakeBitrix24) -> Grant:
-    (grant,) = fake_b24.grants.values()
+    """The one grant whose tokens still work."""
+    (grant,) = (grant for grant in fake_b24.grants.values() if not grant.expired)
     return grant
 
 
@@ -57,7 +59,7 @@ def test_old_refresh_token_is_spent_and_the_saved_one_works(account, fake_b24, g
 
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert row.refresh_token != grant.refresh_token
-    assert grant.access_token not in fake_b24.grants  # the fake honours single-use refresh tokens
+    assert (grant.refresh_token, grant.expired) == (None, True)  # the fake honours single-use refresh tokens
     row.expires_timestamp = int(time.time()) - 60  # force another refresh, with the saved refresh token
     assert _profile_name(row) == "Anna"
     assert fake_b24.calls_to("/oauth/token/") == 2

@@ -1,0 +1,123 @@
+"""Calls to Bitrix24, with their failures as the app's errors (main/exceptions.py):
+
+- `verified_app_info`: who issued an access token (`app.info` on the OAuth server), checked against the portal and
+  app the caller claims. Without the three checks (member_id, domain, client_id) a valid token of one portal, or of
+  another app, could claim any other account.
+- `renewed_oauth`: a new token pair for a refresh token.
+- `portal_answer`: a REST call on a portal (through `account.client` or `token_for(...)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Protocol, TypeVar
+
+from b24pysdk import BitrixToken
+from b24pysdk.api.responses import B24AppInfoResult
+from b24pysdk.credentials import OAuthToken, RenewedOAuth
+from b24pysdk.errors import (
+    BitrixAPIError,
+    BitrixAPIExpiredToken,
+    BitrixRequestError,
+    BitrixRequestTimeout,
+    BitrixResponseError,
+    BitrixValidationError,
+)
+from django.conf import settings
+
+from main.b24sdk import VerificationToken, bitrix_app
+from main.exceptions import (
+    ApiError,
+    Bitrix24Refused,
+    Bitrix24Timeout,
+    Bitrix24Unavailable,
+    PlacementRejected,
+    PlacementTokenExpired,
+)
+
+T = TypeVar("T")
+
+
+class Credentials(Protocol):
+    """What placement data (`OAuthPlacementData`) and an event's `auth` (`EventOAuth`) both claim."""
+
+    domain: str
+    member_id: str
+    oauth_token: OAuthToken | None
+
+    def validate_against_app_info(self, app_info: B24AppInfoResult) -> bool: ...
+
+
+def _answer(call: Callable[[], T], refusal: Callable[[BitrixAPIError], ApiError]) -> T:
+    """`call`'s answer from Bitrix24; an error answer becomes `refusal(error)`, any other failure 502 or 504."""
+    try:
+        return call()
+    except BitrixRequestTimeout as error:
+        raise Bitrix24Timeout() from error
+    except BitrixRequestError as error:
+        raise Bitrix24Unavailable() from error
+    except BitrixAPIError as error:
+        if error.status_code >= 500 or error.status_code == HTTPStatus.TOO_MANY_REQUESTS:  # nothing about the call
+            raise Bitrix24Unavailable() from error
+        raise refusal(error) from error
+    except (BitrixResponseError, AttributeError, KeyError, TypeError, ValueError) as error:  # an answer of odd shape
+        raise Bitrix24Unavailable() from error
+
+
+def _token_refusal(message: str) -> Callable[[BitrixAPIError], ApiError]:
+    def refusal(error: BitrixAPIError) -> ApiError:
+        return PlacementTokenExpired() if isinstance(error, BitrixAPIExpiredToken) else PlacementRejected(message)
+
+    return refusal
+
+
+def _limits() -> dict:
+    return {"timeout": settings.BITRIX24_TIMEOUT, "max_retries": settings.BITRIX24_MAX_RETRIES}
+
+
+def verified_app_info(credentials: Credentials) -> B24AppInfoResult:
+    """`app.info` for the credentials' access token, once it names their portal and this app.
+
+    `PlacementTokenExpired` for an expired token, `PlacementRejected` when Bitrix24 refuses the token or names another
+    portal or app, `Bitrix24Timeout` or `Bitrix24Unavailable` when it cannot be asked.
+    """
+    if credentials.oauth_token is None:
+        raise PlacementRejected("No access token to verify")
+    app = bitrix_app()
+    token = VerificationToken(
+        domain=credentials.domain, auth_token=credentials.oauth_token.access_token, bitrix_app=app
+    )
+    app_info = _answer(
+        lambda: token.get_app_info(**_limits()).result, _token_refusal("Bitrix24 rejected the access token")
+    )
+    try:
+        credentials.validate_against_app_info(app_info)  # member_id and domain
+    except BitrixValidationError as error:
+        raise PlacementRejected() from error
+    if app_info.client_id != token.bitrix_app.client_id:
+        raise PlacementRejected()
+    return app_info
+
+
+def renewed_oauth(refresh_token: str) -> RenewedOAuth:
+    """A new token pair for a refresh token, from Bitrix24's OAuth server (which spends the refresh token).
+
+    `PlacementRejected` when Bitrix24 refuses the refresh token.
+    """
+    app = bitrix_app()
+    refused = _token_refusal("Bitrix24 refused the refresh token")
+    return _answer(lambda: app.refresh_oauth_token(refresh_token, **_limits()), refused)
+
+
+def token_for(credentials: Credentials) -> BitrixToken:
+    """An SDK token for calls on the credentials' portal with their (verified) access token; never renewed."""
+    oauth_token = credentials.oauth_token
+    return VerificationToken(domain=credentials.domain, auth_token=oauth_token.access_token, bitrix_app=bitrix_app())
+
+
+def portal_answer(call: Callable[[], T]) -> T:
+    """The answer to a REST call on a portal. An answer that means the grant or the app is gone has already moved
+    the statuses and ended in `AccountInactive` (`Bitrix24Account.call_method`); any other error answer is
+    `Bitrix24Refused`, naming Bitrix24's error code."""
+    return _answer(call, lambda error: Bitrix24Refused(f"Bitrix24 refused the call: {error.error}"))
