@@ -167,25 +167,41 @@ def test_admin_login_page_has_its_css(gunicorn):
         assert css.body
 
 
-def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
-    login = request(gunicorn.port, "GET", "/api/admin/login/")
+def _admin_login(port: int, username: str, password: str) -> Answer:
+    """The admin's login form filled in and posted, as a browser does (CSRF cookie and field)."""
+    login = request(port, "GET", "/api/admin/login/")
     csrf_cookie = login.cookie("csrftoken")
     csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.body.decode()).group(1)
-
-    form = urlencode({"username": SUPERUSER["username"], "password": SUPERUSER["password"]})
-    signed_in = request(
-        gunicorn.port,
+    form = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf_field})
+    return request(
+        port,
         "POST",
         "/api/admin/login/?next=/api/admin/",
-        f"{form}&csrfmiddlewaretoken={csrf_field}".encode(),
+        form.encode(),
         {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
     )
+
+
+def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
+    signed_in = _admin_login(gunicorn.port, SUPERUSER["username"], SUPERUSER["password"])
     session = signed_in.cookie("sessionid")
     index = request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
 
     assert signed_in.status == 302
     assert index.status == 200
     assert "Site administration" in index.body.decode()
+
+
+def test_failed_admin_logins_through_the_production_server_lock_out_with_a_json_429(gunicorn):
+    # Each login on a connection of its own, which the kernel spreads over the workers (SO_REUSEPORT): the count
+    # lives in the database, not in a worker.
+    statuses = [_admin_login(gunicorn.port, "intruder", f"guess-{n}").status for n in range(5)]
+    refused = _admin_login(gunicorn.port, "intruder", "guess-5")
+
+    assert statuses == [200] * 4 + [429]
+    assert (refused.status, refused.json()) == (429, {"error": "Too many failed logins; try again later"})
+    assert refused.headers["Retry-After"] == "900"
+    assert "guess-" not in gunicorn.output()
 
 
 def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
