@@ -53,8 +53,10 @@ class Config:
     sqlite_path: Path
 
     jwt_secret: str
+    jwt_secret_previous: str
     jwt_algorithm: str
     jwt_lifetime_minutes: int
+    jwt_max_age_hours: int
     access_check_seconds: int
 
     client_id: str
@@ -69,6 +71,7 @@ class Config:
     max_body_bytes: int
     admin_login_max_failures: int
     admin_login_lockout_seconds: int
+    trusted_proxy_count: int
     trust_x_forwarded_proto: bool
     secure_cookies: bool
     secure_ssl_redirect: bool
@@ -119,8 +122,12 @@ def load_config(env: Env | None = None) -> Config:
         db_conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
         sqlite_path=env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
         jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),
+        # The secret before the last rotation: JWTs it signed are accepted until they expire.
+        jwt_secret_previous=env.str("JWT_SECRET_PREVIOUS", ""),
         jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=validate.OneOf(JWT_ALGORITHMS)),
         jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
+        # How long Bearer renewals may go on after Bitrix24 last vouched for the user (placement data).
+        jwt_max_age_hours=env.int("JWT_MAX_AGE_HOURS", 24, validate=lambda v: v >= 1),
         # How long a process trusts its last look at an account's status (revocation delay); at most 10 s.
         access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=validate.Range(min=0, max=10)),
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
@@ -134,6 +141,8 @@ def load_config(env: Env | None = None) -> Config:
         max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
         admin_login_max_failures=env.int("ADMIN_LOGIN_MAX_FAILURES", 5),
         admin_login_lockout_seconds=env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60),
+        # Proxies in front that append the address they saw to X-Forwarded-For (the compose stack's TLS proxy: 1).
+        trusted_proxy_count=env.int("TRUSTED_PROXY_COUNT", 0, validate=lambda v: v >= 0),
         trust_x_forwarded_proto=env.bool("TRUST_X_FORWARDED_PROTO", is_production),
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),

@@ -6,12 +6,19 @@ the log format).
 
 from __future__ import annotations
 
-import io
+import importlib
 import os
 import sys
 
-# Not named `config`: gunicorn reads every top-level name of this file that matches one of its settings.
-from config import config as app_config
+from gunicorn.arbiter import Arbiter
+
+import config as config_module
+
+# Gunicorn runs this file again on a reload (SIGHUP): the environment and `.env` are read again then, so the workers
+# forked next get the new values (secrets included). The master reads its log format here and imports nothing else
+# of the app (see _refuse_unsafe_settings). Not named `config`: gunicorn takes every top-level name of this file that
+# matches one of its settings.
+app_config = importlib.reload(config_module).config
 
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
@@ -74,19 +81,33 @@ if app_config.log_format == "json":
     logger_class = JsonLogger
 
 
-def on_starting(server) -> None:
-    """Run Django's system checks before binding, as `manage.py` does, so that production refuses to start with
-    placeholder or weak secrets (main/checks.py) instead of serving with them."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
-    import django
-    from django.core.management import call_command
-    from django.core.management.base import SystemCheckError
+def post_worker_init(worker) -> None:
+    """Each worker, once it has loaded the app and before it serves: refuse unsafe settings, mask gunicorn's logs."""
+    _refuse_unsafe_settings()
+    _mask_secrets_in_gunicorn_logs(worker)
 
-    django.setup()
-    report = io.StringIO()
-    try:
-        call_command("check", stdout=report, stderr=report)
-    except SystemCheckError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
-    server.log.info(report.getvalue().strip())  # through gunicorn's log: a JSON line with LOG_FORMAT=json
+
+def _refuse_unsafe_settings() -> None:
+    """Run Django's system checks, deployment checks included, so that production refuses to run with placeholder
+    or weak secrets, wildcard hosts or without its static files (main/checks.py).
+
+    In the workers, not the master: the master never imports Django, so the workers it forks, also after a reload
+    (SIGHUP), import the settings themselves and read a changed `.env`. Checked in the master, the settings would
+    be imported there once, and every later worker would inherit the old secrets. A worker that finds an error
+    exits before serving, and gunicorn then stops ("Worker failed to boot").
+    """
+    from django.core.checks import run_checks
+
+    errors = [message for message in run_checks(include_deployment_checks=True) if message.is_serious()]
+    if errors:
+        print("System check identified errors:", *errors, sep="\n", file=sys.stderr, flush=True)
+        raise SystemExit(Arbiter.WORKER_BOOT_ERROR)
+
+
+def _mask_secrets_in_gunicorn_logs(worker) -> None:
+    """Gunicorn's error log quotes a malformed request line whole, query string and tokens included: its loggers
+    get the app's masking filter (main/logging.py) too."""
+    from main.logging import RedactSecretsFilter
+
+    for logger in (worker.log.error_log, worker.log.access_log):
+        logger.addFilter(RedactSecretsFilter())

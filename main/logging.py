@@ -1,9 +1,10 @@
 """Keeps secrets out of log lines, and formats them.
 
-Every handler of the project carries `RedactSecretsFilter`. It masks the configured secrets, anything shaped like a
-JWT, a Bearer credential or an OAuth query parameter, and the credentials of the request being served (registered
-with `remember_secrets` as soon as the request's data is read). `redact` also scrubs error reports (main/sentry.py)
-and traces (main/tracing.py).
+Every handler of the project carries `RedactSecretsFilter`, and so do gunicorn's own loggers (gunicorn.conf.py). It
+masks the configured secrets, anything shaped like a JWT, a Bearer credential or an OAuth query parameter, the query
+string of a request line (runserver's request log, gunicorn's errors), and the credentials of the request being
+served (registered with `remember_secrets` as soon as the request's data is read). `redact` also scrubs error
+reports (main/sentry.py) and traces (main/tracing.py).
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ _PATTERNS = (
     # A JWT: three base64url parts, the first starting with `{"` encoded.
     re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*"),
     re.compile(r"(?i)(bearer\s+)\S+"),
-    # `name=value`, `"name": "value"`, and an event's `auth[name]=value`.
-    re.compile(rf"(?i)((?:{'|'.join(SECRET_NAMES)})\]?['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}}]+"),
+    # `name=value`, `"name": "value"`, and an event's `auth[name]=value` (`%5D` as runserver logs it).
+    re.compile(rf"(?i)((?:{'|'.join(SECRET_NAMES)})(?:\]|%5D)?['\"]?\s*[=:]\s*['\"]?)[^&\s'\",}}]+"),
+    # A request line's query string: placement data travels there under names no pattern above foresees (e.g.
+    # `auth%5Baccess_token%5D`, percent-encoded as runserver logs it).
+    re.compile(r"((?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|CONNECT|TRACE) [^\s?'\"]*\?)[^\s'\"]+"),
 )
 
 
@@ -59,7 +63,7 @@ def forget_request_secrets() -> None:
 def _configured_secrets() -> tuple[str, ...]:
     # The placeholder is a word of log lines ("client_secret=..."), not a secret: masking it would hide the key the
     # patterns below look for.
-    secrets = (settings.JWT_SECRET, settings.BITRIX24_CLIENT_SECRET)
+    secrets = (settings.JWT_SECRET, settings.JWT_SECRET_PREVIOUS, settings.BITRIX24_CLIENT_SECRET)
     return tuple(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH and s != PLACEHOLDER_CLIENT_SECRET)
 
 

@@ -81,14 +81,11 @@ def portal_admin(fake_b24, account):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
-    """Each test starts with no cached account access answers and no failed admin logins."""
-    from django.core.cache import cache
-
+def _fresh_access_answers():
+    """Each test starts with no cached account access answers."""
     from main.access import recent_answers
 
     recent_answers.clear()
-    cache.clear()
 
 
 @pytest.fixture

@@ -177,10 +177,31 @@ def test_compose_backend_dev_mounts_code_production_does_not(project):
         assert api["environment"]["BUILD_TARGET"] == target
         assert api["environment"]["DB_HOST"] == "database"  # the compose service wins over .env's
         assert api["environment"]["JWT_SECRET"] == "from-the-env-file-0123456789abcdef"  # env_file .env
-        assert {"published": 8000, "target": 8000} in api["ports"]
+        assert api["ports"] == ["127.0.0.1:8000:8000/tcp"]  # only the TLS proxy on this host reaches it
+        assert api["environment"]["TRUSTED_PROXY_COUNT"] == "1"  # that proxy
         assert api["depends_on"] == {"database": {"condition": "service_healthy"}}
     assert dev["services"]["api-python"]["volumes"] == [f"{project}:/app:rw"]
     assert "volumes" not in prod["services"]["api-python"]
+
+
+def test_production_stack_publishes_nothing_beyond_this_hosts_loopback(project):
+    (project / "frontend").mkdir()
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1")
+    _, prod_profiles, _ = _profiles(project)
+
+    _, prod = _compose_configs(project)
+
+    published = [port for name in _active(prod, prod_profiles) for port in prod["services"][name].get("ports", [])]
+    assert published == ["127.0.0.1:8000:8000/tcp"]
+
+
+def test_trusted_proxy_count_from_the_env_file_wins_over_the_stacks_default(project):
+    _write_env(project, TRUSTED_PROXY_COUNT="2")
+
+    dev, prod = _compose_configs(project)
+
+    assert dev["services"]["api-python"]["environment"]["TRUSTED_PROXY_COUNT"] == "2"
+    assert prod["services"]["api-python"]["environment"]["TRUSTED_PROXY_COUNT"] == "2"
 
 
 def test_compose_config_creates_env_from_example(project):

@@ -18,7 +18,7 @@ import trustme
 from django.http import HttpResponse
 from django.test import Client
 
-from main.jwts import account_id_from_jwt
+from main.jwts import verify_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import LIFECYCLE_EVENTS, PORTAL_A, Portal
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
@@ -129,7 +129,7 @@ def test_the_apps_whole_life_on_a_portal(client, bitrix24, settings):
     expired = fake.grant(PORTAL_A, user_id=3, expired=True)
     renewed_jwt = _jwt(client, fake.placement(expired))
     assert fake.calls_to(TOKEN) == 1
-    renewed = Bitrix24Account.objects.get(pk=account_id_from_jwt(renewed_jwt))
+    renewed = Bitrix24Account.objects.get(pk=verify_jwt(renewed_jwt).account_id)
     assert renewed.b24_user_id == 3
     assert renewed.refresh_token == fake.grants[renewed.access_token].refresh_token != expired.refresh_token
     assert _profile_id(client, renewed_jwt) == "3"  # the renewed token is the one the portal gets
@@ -140,7 +140,7 @@ def test_the_apps_whole_life_on_a_portal(client, bitrix24, settings):
     assert _profile_id(client, jwt) == "2"
     assert fake.calls_to(PROFILE) == 4  # step 4, step 5, then the redirected call and the one at the new address
     assert _account(PORTAL_A.member_id, 2).domain_url == moved.domain
-    assert account_id_from_jwt(_jwt(client, fake.placement(fake.grant(moved, user_id=1)))) == master.pk
+    assert verify_jwt(_jwt(client, fake.placement(fake.grant(moved, user_id=1)))).account_id == master.pk
     assert sorted(Bitrix24Account.objects.values_list("b24_user_id", "domain_url")) == [
         (1, moved.domain),
         (2, moved.domain),
