@@ -18,7 +18,8 @@ PLACEHOLDER_CLIENT_ID = "client_id"
 PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
 DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech"
 BUILD_TARGETS = ("dev", "production")
-DB_ENGINES = ("postgresql", "sqlite")
+DB_ENGINES = ("postgresql", "mysql", "sqlite")  # mysql: MySQL or MariaDB
+DEFAULT_DB_PORTS = {"postgresql": 5432, "mysql": 3306}
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # `text` for people reading a terminal; `json` for log collectors (ELK, Loki): one JSON object per line.
@@ -103,6 +104,7 @@ def load_config(env: Env | None = None) -> Config:
 
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
     is_production = env.str("BUILD_TARGET", "dev") == "production"
+    db_engine = env.str("DB_ENGINE", "postgresql", validate=validate.OneOf(DB_ENGINES))
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=validate.OneOf(BUILD_TARGETS)),
         log_level=env.log_level("LOG_LEVEL", "INFO"),
@@ -113,12 +115,12 @@ def load_config(env: Env | None = None) -> Config:
         # The OTLP/HTTP collector's base URL, as OpenTelemetry defines it (traces go to its /v1/traces).
         otel_exporter_otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/"),
         otel_service_name=env.str("OTEL_SERVICE_NAME", "api-python"),
-        db_engine=env.str("DB_ENGINE", "postgresql", validate=validate.OneOf(DB_ENGINES)),
+        db_engine=db_engine,
         db_name=env.str("DB_NAME", "appdb"),
         db_user=env.str("DB_USER", "appuser"),
         db_password=env.str("DB_PASSWORD", "apppass"),
         db_host=env.str("DB_HOST", "database"),
-        db_port=env.int("DB_PORT", 5432),
+        db_port=env.int("DB_PORT", DEFAULT_DB_PORTS.get(db_engine, 5432)),
         db_conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
         sqlite_path=env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
         jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),

@@ -74,7 +74,8 @@ if config.db_engine == "sqlite":
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.postgresql",
+            # mysql: Django's MySQL/MariaDB backend, creating its tables in utf8mb4 (main/mysql/).
+            "ENGINE": {"postgresql": "django.db.backends.postgresql", "mysql": "main.mysql"}[config.db_engine],
             "NAME": config.db_name,
             "USER": config.db_user,
             "PASSWORD": config.db_password,
@@ -86,6 +87,13 @@ else:
             "OPTIONS": {"connect_timeout": 5},
         }
     }
+if config.db_engine == "mysql":
+    # utf8mb4 on the connection and for the test database; READ COMMITTED (Django's default, stated because the
+    # row locks of main/placements.py and main/models.py rely on it: no gap locks, a locking read sees the latest
+    # committed row). Sessions keep the server's time zone, as the PHP backend's do: Django writes DATETIME values
+    # in UTC itself, and TIMESTAMP columns then read back as written on both sides.
+    DATABASES["default"]["OPTIONS"].update(charset="utf8mb4", isolation_level="read committed")
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
