@@ -19,3 +19,20 @@ class UTCDateTimeField(models.DateTimeField):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value
+
+
+class SharedUUIDField(models.UUIDField):
+    """A UUID column of the shared tables: `uuid` on PostgreSQL; on MySQL and MariaDB `CHAR(36)` holding the
+    hyphenated form, as the PHP backend (Doctrine) writes it.
+
+    Django's own `UUIDField` writes 32 hex digits there without hyphens (MySQL) or uses MariaDB's UUID type, so
+    it would neither find the PHP backend's rows nor write ids the PHP backend can read.
+    """
+
+    def db_type(self, connection: Any) -> str | None:
+        return "char(36)" if connection.vendor == "mysql" else super().db_type(connection)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if connection.vendor != "mysql" or value is None:
+            return super().get_db_prep_value(value, connection, prepared)
+        return str(self.to_python(value))

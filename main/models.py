@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from main.b24sdk import GuardedDomainToken, bitrix_app
 from main.exceptions import AccountInactive
-from main.fields import UTCDateTimeField
+from main.fields import SharedUUIDField, UTCDateTimeField
 from main.statuses import AccountStatus, automatic_comment, change_for_error
 
 _TOKEN_FIELDS = ("access_token", "refresh_token", "expires_timestamp", "expires_in", "current_scope")
@@ -57,7 +57,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
     grant or the installation is gone moves their status (main/statuses.py).
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = SharedUUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     b24_user_id = models.IntegerField()
     is_b24_user_admin = models.BooleanField(default=False)
     member_id = models.CharField(max_length=255, db_index=True)
@@ -185,7 +185,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
 class ApplicationInstallation(models.Model):
     """The app on a portal, recorded by the install of one of its users (the master account)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = SharedUUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=255, db_index=True, choices=AccountStatus)
     created_at_utc = UTCDateTimeField(auto_now_add=True)
     update_at_utc = UTCDateTimeField(auto_now=True)
@@ -195,9 +195,9 @@ class ApplicationInstallation(models.Model):
         db_column="bitrix_24_account_id",
         related_name="installation",
     )
-    contact_person_id = models.UUIDField(null=True, blank=True)
-    bitrix_24_partner_contact_person_id = models.UUIDField(null=True, blank=True)
-    bitrix_24_partner_id = models.UUIDField(null=True, blank=True)
+    contact_person_id = SharedUUIDField(null=True, blank=True)
+    bitrix_24_partner_contact_person_id = SharedUUIDField(null=True, blank=True)
+    bitrix_24_partner_id = SharedUUIDField(null=True, blank=True)
     external_id = models.CharField(max_length=255, null=True, blank=True)
     portal_license_family = models.CharField(max_length=255, db_index=True)
     portal_users_count = models.IntegerField(null=True, blank=True)

@@ -41,7 +41,10 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Bitrix24Account",
             fields=[
-                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "id",
+                    main.fields.SharedUUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
                 ("b24_user_id", models.IntegerField()),
                 ("is_b24_user_admin", models.BooleanField(default=False)),
                 ("member_id", models.CharField(db_index=True, max_length=255)),
@@ -72,7 +75,10 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="ApplicationInstallation",
             fields=[
-                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "id",
+                    main.fields.SharedUUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
                 ("status", models.CharField(db_index=True, max_length=255)),
                 ("created_at_utc", main.fields.UTCDateTimeField(auto_now_add=True)),
                 ("update_at_utc", main.fields.UTCDateTimeField(auto_now=True)),
@@ -85,9 +91,9 @@ class Migration(migrations.Migration):
                         to="main.bitrix24account",
                     ),
                 ),
-                ("contact_person_id", models.UUIDField(blank=True, null=True)),
-                ("bitrix_24_partner_contact_person_id", models.UUIDField(blank=True, null=True)),
-                ("bitrix_24_partner_id", models.UUIDField(blank=True, null=True)),
+                ("contact_person_id", main.fields.SharedUUIDField(blank=True, null=True)),
+                ("bitrix_24_partner_contact_person_id", main.fields.SharedUUIDField(blank=True, null=True)),
+                ("bitrix_24_partner_id", main.fields.SharedUUIDField(blank=True, null=True)),
                 ("external_id", models.CharField(blank=True, max_length=255, null=True)),
                 ("portal_license_family", models.CharField(db_index=True, max_length=255)),
                 ("portal_users_count", models.IntegerField(blank=True, null=True)),
@@ -97,5 +103,7 @@ class Migration(migrations.Migration):
             ],
             options={"db_table": "application_installation", "managed": False},
         ),
-        migrations.RunPython(create_missing_tables, migrations.RunPython.noop),
+        # Not in a transaction of its own: MySQL cannot roll DDL back, and Django refuses DDL in a transaction there.
+        # (On PostgreSQL the whole migration is one transaction anyway.)
+        migrations.RunPython(create_missing_tables, migrations.RunPython.noop, atomic=False),
     ]
