@@ -100,9 +100,7 @@ def _record(
         ApplicationInstallation.objects.filter(pk=own.pk).update(**fields)
 
     portal = Bitrix24Account.objects.filter(member_id=account.member_id)
-    replaced = ApplicationInstallation.objects.filter(
-        not_set_by_operator(), bitrix_24_account__member_id=account.member_id
-    )
+    replaced = ApplicationInstallation.objects.on_portal(account.member_id).filter(not_set_by_operator())
     replaced = replaced.exclude(bitrix_24_account_id=account.pk).exclude(status=AccountStatus.DELETED, comment=REPLACED)
     replaced.update(status=AccountStatus.DELETED, comment=REPLACED, update_at_utc=now)
     portal.exclude(pk=account.pk).update(is_master_account=False)

@@ -46,6 +46,12 @@ class InstallationQuerySet(models.QuerySet):
         master_first = F("bitrix_24_account__is_master_account").desc(nulls_last=True)
         return self.filter(bitrix_24_account__member_id=member_id).order_by(master_first, "-created_at_utc")
 
+    def on_portal(self, member_id: str) -> InstallationQuerySet:
+        """The portal's installations, for `update()`: filtered without a join, so the update is one statement that
+        checks its conditions as it writes. (MySQL refuses an UPDATE whose subquery reads the updated table, so for
+        a joined filter Django reads the ids first, then updates those rows whatever they hold by then.)"""
+        return self.filter(bitrix_24_account__in=Bitrix24Account.objects.filter(member_id=member_id).values("pk"))
+
 
 class Bitrix24Account(models.Model, GuardedDomainToken):
     """A Bitrix24 user of a portal that runs the app, with the OAuth tokens that act for them. A user is the portal's
@@ -141,7 +147,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
                 raise
             now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
             if change.of_installation:
-                rows = ApplicationInstallation.objects.filter(bitrix_24_account__member_id=self.member_id)
+                rows = ApplicationInstallation.objects.on_portal(self.member_id)
                 rows.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
             else:
                 rows = Bitrix24Account.objects.filter(pk=self.pk)

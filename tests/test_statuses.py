@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from main.jwts import issue_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
@@ -76,6 +78,25 @@ def test_an_answer_that_the_app_or_grant_is_gone_moves_the_status(client, fake_b
     rows = of.objects.values_list("status", "comment")
     assert [(row_status, comment.startswith(AUTOMATIC)) for row_status, comment in rows] == [(status, True)]
     assert answer.description in rows[0][1]
+
+
+def test_the_portals_installations_move_in_one_update_that_checks_the_status_as_it_writes(
+    client, fake_b24, installed, monkeypatch
+):
+    # As on MySQL, which cannot UPDATE a table its own subquery reads: Django would read the installations' ids first
+    # and update them in a second statement, overwriting a status an operator set in between.
+    monkeypatch.setattr(connection.features, "update_can_self_select", False)
+    fake_b24.failing_rest_calls[PORTAL_A.domain] = NOT_INSTALLED
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _me(client, installed)
+
+    assert (response.status_code, response.json()) == (403, INACTIVE)
+    assert _status_and_comment(ApplicationInstallation, bitrix_24_account=installed)[0] == "deleted"
+    touching = [query["sql"] for query in queries if "application_installation" in query["sql"]]
+    (update,) = [sql for sql in touching if sql.startswith("UPDATE")]
+    assert "status" in update.split(" WHERE ", 1)[1]  # the conditions are the UPDATE's own
+    assert touching[-1] == update  # no SELECT of the ids to update before it
 
 
 def test_an_answer_about_the_call_itself_moves_no_status(client, fake_b24, installed):
