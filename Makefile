@@ -12,7 +12,7 @@ PORT ?= 8000
 # else DEFAULT. Recursive variables that use it read .env when a recipe runs, after the .env target made it.
 setting = $(or $($(1)),$(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1 | tr -d "\"'"),$(2))
 
-# `make run` uses the embedded SQLite database unless DB_ENGINE (environment or .env) says postgresql.
+# `make run` uses the embedded SQLite database unless DB_ENGINE (environment or .env) says postgresql or mysql.
 RUN_DB_ENGINE := $(call setting,DB_ENGINE,sqlite)
 
 # The PostgreSQL server the tests use (pytest-django creates and drops its own test_<name> database there).
@@ -24,7 +24,16 @@ TEST_DB_NAME ?= appdb
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
 	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME)
 
-.PHONY: help venv run test bench lint audit format migrate superuser \
+# The MySQL or MariaDB server `make test-mysql` uses (the database name is TEST_DB_NAME's too). The user must be able
+# to create and drop databases: root, as on CI, or one granted that.
+TEST_MYSQL_HOST ?= 127.0.0.1
+TEST_MYSQL_PORT ?= 3306
+TEST_MYSQL_USER ?= root
+TEST_MYSQL_PASSWORD ?=
+TEST_MYSQL_ENV := DB_ENGINE=mysql DB_HOST=$(TEST_MYSQL_HOST) DB_PORT=$(TEST_MYSQL_PORT) DB_USER=$(TEST_MYSQL_USER) \
+	DB_PASSWORD=$(TEST_MYSQL_PASSWORD) DB_NAME=$(TEST_DB_NAME)
+
+.PHONY: help venv run test test-mysql bench lint audit format migrate superuser \
 	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
@@ -37,12 +46,15 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(BIN)/.installed ## Create .venv and install the pinned requirements
 
-run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresql)
+run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresql or mysql)
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py migrate --noinput
 	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-mysql: venv ## Run the whole test suite against MySQL/MariaDB (TEST_MYSQL_* and TEST_DB_NAME say where)
+	$(TEST_MYSQL_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv ## Benchmark the production server with wrk; writes bench/results.md (settings: bench/run.py)
 	$(BIN)/python -m bench.run

@@ -38,6 +38,17 @@ def throwaway_db() -> Iterator[Database]:
 
 
 @pytest.fixture
+def clean_shared_tables() -> Iterator[None]:
+    """For `django_db(transaction=True)` tests: the flush after them leaves unmanaged tables alone, so the shared
+    tables' rows are deleted here, before later tests could see them."""
+    yield
+    from main.models import ApplicationInstallation, Bitrix24Account
+
+    ApplicationInstallation.objects.all().delete()
+    Bitrix24Account.objects.all().delete()
+
+
+@pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
     """The project's own stdout handler (filter and formatter as configured), writing into a buffer at DEBUG."""
     root = logging.getLogger()

@@ -365,16 +365,19 @@ def test_run_migrations_0_leaves_the_database_to_a_separate_job(app_dir, throwaw
 
     assert result.returncode == 0, result.stderr
     assert "not migrating" in result.stdout
-    assert throwaway_db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+    schema = "DATABASE()" if throwaway_db.is_mysql else "'public'"
+    assert throwaway_db.query(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {schema}") == [(0,)]
 
 
-def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir):
-    env = {**base_env(), "DB_HOST": "127.0.0.1", "DB_PORT": str(free_port()), "DB_WAIT_SECONDS": "1"}
+@pytest.mark.parametrize(("engine", "server"), [("postgresql", "PostgreSQL"), ("mysql", "MySQL")])
+def test_wait_for_db_gives_up_on_an_unreachable_database(app_dir, engine, server):
+    port = str(free_port())
+    env = {**base_env(), "DB_ENGINE": engine, "DB_HOST": "127.0.0.1", "DB_PORT": port, "DB_WAIT_SECONDS": "1"}
 
     result = _run_script(app_dir, "wait-for-db.sh", env=env)
 
     assert result.returncode == 1
-    assert "did not answer within 1s" in result.stderr
+    assert f"{server} at 127.0.0.1:{port} did not answer within 1s" in result.stderr
 
 
 def test_prod_entrypoint_refuses_code_mounted_over_the_collected_static_files(tmp_path):

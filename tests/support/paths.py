@@ -3,5 +3,8 @@
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The PHP backend's shared tables, as it creates them.
-SHARED_SCHEMA_SQL = Path(__file__).with_name("shared_schema.sql")
+# The PHP backend's shared tables, as it creates them on each database engine (DB_ENGINE's names).
+SHARED_SCHEMA_SQL = {
+    "postgresql": Path(__file__).with_name("shared_schema.sql"),
+    "mysql": Path(__file__).with_name("shared_schema_mysql.sql"),
+}
