@@ -1,9 +1,12 @@
-"""Migrations create the shared tables on an empty database and leave the PHP backend's tables alone.
+"""Migrations create the shared tables on an empty database and leave the PHP backend's tables alone, on the
+suite's database engine (PostgreSQL under `make test`, MySQL/MariaDB under `make test-mysql`) and on SQLite.
 
 Each test gets its own throwaway database; `manage.py migrate` and the models run in child processes pointed at it
-(`tests/support/orm_probe.py`), and raw SQL (psycopg2, sqlite3) checks what the tables really hold. The PHP backend's
-tables come from `tests/support/shared_schema.sql`, a copy of `../shared/schema.md` with its two traps: TIMESTAMP(3)
-columns without time zone and JSON (not JSONB) columns holding non-NULL values.
+(`tests/support/orm_probe.py`), and raw SQL (psycopg2, MySQLdb, sqlite3) checks what the tables really hold. The PHP
+backend's tables come from `tests/support/shared_schema.sql` (PostgreSQL), a copy of `../shared/schema.md` with its
+two traps: TIMESTAMP(3) columns without time zone and JSON (not JSONB) columns holding non-NULL values; and from
+`tests/support/shared_schema_mysql.sql` (MySQL), the PHP backend's MySQL init script: CHAR(36) UUIDs with hyphens,
+DATETIME(3) UTC wall-clock times, and JSON columns that MariaDB keeps as LONGTEXT.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 from contextlib import closing
 
@@ -22,43 +26,67 @@ from tests.support.paths import SHARED_SCHEMA_SQL
 
 SHARED_TABLES = ("bitrix24account", "application_installation")
 MILLISECOND = dt.timedelta(milliseconds=1)
+ENGINE = os.environ["DB_ENGINE"]  # the suite's (tests/environment.py, the Makefile)
 
-# The tables Django creates on an empty PostgreSQL database: column -> (type, nullable), as in schema.md except
-# that Django's own types stand for TIMESTAMP(3) (timestamptz) and JSON (jsonb); PHP-only columns are absent.
+# The tables Django creates on an empty database: column -> (kind, nullable), as in schema.md; PHP-only columns are
+# absent. COLUMN_TYPES names each kind's type on each engine.
 DJANGO_ACCOUNT_COLUMNS = {
     "id": ("uuid", False),
-    "b24_user_id": ("int4", False),
+    "b24_user_id": ("int", False),
     "is_b24_user_admin": ("bool", False),
     "member_id": ("varchar", False),
     "is_master_account": ("bool", True),
     "domain_url": ("varchar", False),
     "status": ("varchar", False),
     "application_token": ("varchar", True),
-    "created_at_utc": ("timestamptz", False),
-    "updated_at_utc": ("timestamptz", False),
-    "application_version": ("int4", False),
+    "created_at_utc": ("timestamp", False),
+    "updated_at_utc": ("timestamp", False),
+    "application_version": ("int", False),
     "comment": ("text", True),
     "access_token": ("varchar", True),
     "refresh_token": ("varchar", True),
-    "expires": ("int4", True),
-    "expires_in": ("int4", True),
-    "current_scope": ("jsonb", True),
+    "expires": ("int", True),
+    "expires_in": ("int", True),
+    "current_scope": ("json", True),
 }
 DJANGO_INSTALLATION_COLUMNS = {
     "id": ("uuid", False),
     "status": ("varchar", False),
-    "created_at_utc": ("timestamptz", False),
-    "update_at_utc": ("timestamptz", False),
+    "created_at_utc": ("timestamp", False),
+    "update_at_utc": ("timestamp", False),
     "bitrix_24_account_id": ("uuid", False),
     "contact_person_id": ("uuid", True),
     "bitrix_24_partner_contact_person_id": ("uuid", True),
     "bitrix_24_partner_id": ("uuid", True),
     "external_id": ("varchar", True),
     "portal_license_family": ("varchar", False),
-    "portal_users_count": ("int4", True),
+    "portal_users_count": ("int", True),
     "application_token": ("varchar", True),
     "comment": ("text", True),
-    "status_code": ("jsonb", True),
+    "status_code": ("json", True),
+}
+COLUMN_TYPES = {
+    # Django's own types stand for TIMESTAMP(3) (timestamptz) and JSON (jsonb).
+    "postgresql": {
+        "uuid": "uuid",
+        "int": "int4",
+        "bool": "bool",
+        "varchar": "varchar",
+        "timestamp": "timestamptz",
+        "text": "text",
+        "json": "jsonb",
+    },
+    # The PHP backend's init script's types (UUIDs as CHAR(36), like Doctrine), but for Django's DATETIME(6) (it keeps
+    # microseconds) and LONGTEXT; MariaDB's JSON is LONGTEXT with a json_valid check (`_expected_columns`).
+    "mysql": {
+        "uuid": "char(36)",
+        "int": "int",
+        "bool": "tinyint(1)",
+        "varchar": "varchar(255)",
+        "timestamp": "datetime(6)",
+        "text": "longtext",
+        "json": "json",
+    },
 }
 
 # Rows as the PHP backend writes them: non-NULL JSON everywhere, UTC wall-clock timestamps.
@@ -96,14 +124,30 @@ def _utc_wall_clock_now() -> dt.datetime:
 
 def _env(database: Database) -> dict[str, str]:
     """The environment that points a child process's Django at `database`."""
-    # A session time zone other than UTC: a TIMESTAMP written in the session's zone would show.
-    return {**os.environ, **database.env(), "PGTZ": "Asia/Tokyo"}
+    # Time zones other than UTC, for the PostgreSQL session (PGTZ) and the process (TZ): a TIMESTAMP written in
+    # either would show. (MySQL sessions keep the server's zone, as the PHP backend's do: settings.py.)
+    return {**os.environ, **database.env(), "PGTZ": "Asia/Tokyo", "TZ": "Asia/Tokyo"}
 
 
-@pytest.fixture
-def php_db(throwaway_db: Database) -> Database:
+def _is_mariadb(db: Database) -> bool:
+    return db.is_mysql and "MariaDB" in db.query("SELECT VERSION()")[0][0]
+
+
+def _expected_columns(db: Database, columns: dict[str, tuple[str, bool]]) -> dict[str, tuple[str, bool]]:
+    types = {**COLUMN_TYPES[db.engine], **({"json": "longtext"} if _is_mariadb(db) else {})}
+    return {name: (types[kind], nullable) for name, (kind, nullable) in columns.items()}
+
+
+# The PHP backend's timestamp columns: TIMESTAMP(3) without time zone on PostgreSQL; DATETIME(3) in its MySQL init
+# script, and TIMESTAMP(3) too (MySQL converts those between UTC and the session's zone).
+PHP_TIMESTAMP_TYPES = {"postgresql": ["TIMESTAMP(3)"], "mysql": ["DATETIME(3)", "TIMESTAMP(3)"]}[ENGINE]
+
+
+@pytest.fixture(params=PHP_TIMESTAMP_TYPES)
+def php_db(request, throwaway_db: Database) -> Database:
     """A database where the PHP backend created the shared tables and wrote rows, before any migration."""
-    throwaway_db.query(SHARED_SCHEMA_SQL.read_text())
+    schema = SHARED_SCHEMA_SQL[throwaway_db.engine].read_text()
+    throwaway_db.query(schema.replace("DATETIME(3)", request.param) if throwaway_db.is_mysql else schema)
     throwaway_db.query(
         PHP_ROWS,
         {
@@ -117,6 +161,14 @@ def php_db(throwaway_db: Database) -> Database:
 
 
 def _columns(db: Database, table: str) -> dict[str, tuple[str, bool]]:
+    if db.is_mysql:
+        rows = db.query(
+            "SELECT column_name, column_type, is_nullable = 'YES' FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name = %s",
+            (table,),
+        )
+        # MariaDB and MySQL before 8.0.19 show a display width (int(11)), which means nothing.
+        return {name: (re.sub(r"^(int|bigint)\(\d+\)", r"\1", type_), bool(nullable)) for name, type_, nullable in rows}
     rows = db.query(
         "SELECT column_name, udt_name, is_nullable = 'YES' FROM information_schema.columns "
         "WHERE table_schema = 'public' AND table_name = %s",
@@ -126,11 +178,34 @@ def _columns(db: Database, table: str) -> dict[str, tuple[str, bool]]:
 
 
 def _constraints(db: Database, table: str) -> set[str]:
+    """The table's keys and foreign keys, as PostgreSQL prints them (`UNIQUE (a, b)`, `FOREIGN KEY (a) REFERENCES
+    t(id) ...`)."""
+    if db.is_mysql:
+        rows = db.query(
+            "SELECT c.constraint_type, GROUP_CONCAT(k.column_name ORDER BY k.ordinal_position SEPARATOR ', '), "
+            "MAX(k.referenced_table_name), GROUP_CONCAT(k.referenced_column_name ORDER BY k.ordinal_position) "
+            "FROM information_schema.table_constraints c JOIN information_schema.key_column_usage k "
+            "ON k.constraint_schema = c.constraint_schema AND k.table_name = c.table_name "
+            "AND k.constraint_name = c.constraint_name "
+            "WHERE c.table_schema = DATABASE() AND c.table_name = %s GROUP BY c.constraint_name, c.constraint_type",
+            (table,),
+        )
+        return {
+            f"{kind} ({columns})" + (f" REFERENCES {target}({target_columns})" if target else "")
+            for kind, columns, target, target_columns in rows
+        }
     rows = db.query("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass", (table,))
     return {definition for (definition,) in rows}
 
 
 def _indexed_columns(db: Database, table: str) -> set[tuple[str, ...]]:
+    if db.is_mysql:
+        rows = db.query(
+            "SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) FROM information_schema.statistics "
+            "WHERE table_schema = DATABASE() AND table_name = %s GROUP BY index_name",
+            (table,),
+        )
+        return {tuple(columns.split(",")) for (columns,) in rows}
     rows = db.query(
         "SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
         "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
@@ -143,6 +218,11 @@ def _indexed_columns(db: Database, table: str) -> set[tuple[str, ...]]:
 
 def _snapshot(db: Database) -> dict[str, list[tuple]]:
     """Everything about the shared tables that a migration could change: columns, constraints, indexes, rows."""
+    if db.is_mysql:  # SHOW CREATE TABLE has the columns, keys, checks, character set and collation
+        return {
+            "tables": [db.query(f"SHOW CREATE TABLE {table}") for table in SHARED_TABLES],
+            "rows": [db.query(f"SELECT * FROM {table} ORDER BY id") for table in SHARED_TABLES],
+        }
     return {
         "columns": db.query(
             "SELECT table_name, column_name, ordinal_position, data_type, datetime_precision, "
@@ -167,6 +247,11 @@ def _snapshot(db: Database) -> dict[str, list[tuple]]:
     }
 
 
+def _as_text(db: Database, column: str) -> str:
+    """SQL for a JSON column's text, which json.loads() reads back."""
+    return column if db.is_mysql else f"{column}::text"
+
+
 def _values(row: dict[str, dict]) -> dict[str, object]:
     return {name: field["value"] for name, field in row.items()}
 
@@ -176,14 +261,16 @@ def _without_update_time(row: dict[str, dict]) -> dict[str, dict]:
     return {name: field for name, field in row.items() if name != "updated_at_utc"}
 
 
-# --- empty PostgreSQL database ----------------------------------------------------------------------------
+# --- empty database (PostgreSQL or MySQL/MariaDB, the suite's) -------------------------------------------
 
 
-def test_migrate_creates_both_tables_with_their_columns_on_an_empty_postgresql_database(throwaway_db):
+def test_migrate_creates_both_tables_with_their_columns_on_an_empty_database(throwaway_db):
     migrate(_env(throwaway_db))
 
-    assert _columns(throwaway_db, "bitrix24account") == DJANGO_ACCOUNT_COLUMNS
-    assert _columns(throwaway_db, "application_installation") == DJANGO_INSTALLATION_COLUMNS
+    assert _columns(throwaway_db, "bitrix24account") == _expected_columns(throwaway_db, DJANGO_ACCOUNT_COLUMNS)
+    assert _columns(throwaway_db, "application_installation") == _expected_columns(
+        throwaway_db, DJANGO_INSTALLATION_COLUMNS
+    )
 
 
 def test_migrate_creates_the_unique_user_per_portal_and_the_one_to_one_foreign_key(throwaway_db):
@@ -226,10 +313,31 @@ def test_app_writes_and_reads_an_account_and_its_installation_on_the_migrated_da
     assert throwaway_db.query("SELECT count(*) FROM application_installation") == [(1,)]
 
 
+def test_the_created_tables_keep_4_byte_characters_whatever_the_database_default(throwaway_db):
+    if throwaway_db.is_mysql:  # an older MySQL database: 3-byte utf8 by default
+        throwaway_db.query(f"ALTER DATABASE `{throwaway_db.name}` CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci")
+    migrate(_env(throwaway_db))
+    comment = "Привет 👋 from the portal"
+
+    created = run_probe(
+        _env(throwaway_db),
+        "create-account",
+        {"b24_user_id": 7, "member_id": "m-1", "domain_url": "a.bitrix24.com", "status": "L", "comment": comment},
+    )
+
+    assert run_probe(_env(throwaway_db), "account", created["id"]["value"])["comment"]["value"] == comment
+    assert throwaway_db.query("SELECT comment FROM bitrix24account") == [(comment,)]
+    if throwaway_db.is_mysql:  # every table the backend created, Django's own too, as the PHP backend's Doctrine does
+        collations = throwaway_db.query(
+            "SELECT DISTINCT table_collation FROM information_schema.tables WHERE table_schema = DATABASE()"
+        )
+        assert collations == [("utf8mb4_unicode_ci",)]
+
+
 # --- the PHP backend's pre-existing tables ----------------------------------------------------------------
 
 
-def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_db):
+def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_db, request):
     before = _snapshot(php_db)
 
     migrate(_env(php_db))
@@ -237,8 +345,15 @@ def test_migrate_leaves_the_php_tables_and_their_rows_exactly_as_they_were(php_d
     assert _snapshot(php_db) == before
     assert ("main", "0001_initial") in php_db.query("SELECT app, name FROM django_migrations")
     # The fixture really is the PHP schema, with its own types.
-    assert _columns(php_db, "bitrix24account")["created_at_utc"] == ("timestamp", False)
-    assert _columns(php_db, "bitrix24account")["current_scope"] == ("json", True)
+    columns = _columns(php_db, "bitrix24account")
+    if php_db.is_mysql:
+        timestamp_type = request.node.callspec.params["php_db"].lower()
+        json_type = "longtext" if _is_mariadb(php_db) else "json"
+        assert (columns["id"], columns["created_at_utc"]) == (("char(36)", False), (timestamp_type, False))
+        assert columns["current_scope"] == (json_type, True)
+    else:
+        assert columns["created_at_utc"] == ("timestamp", False)
+        assert columns["current_scope"] == ("json", True)
 
 
 def test_models_read_php_rows_with_json_values_and_utc_timestamps(php_db):
@@ -290,14 +405,15 @@ def test_saving_a_php_row_through_the_model_writes_utc_wall_clock_times_and_vali
     )
 
     after = _utc_wall_clock_now()
-    [(created, updated, scope_type, scope, php_scope, php_token, comment)] = php_db.query(
-        "SELECT created_at_utc, updated_at_utc, json_typeof(current_scope), current_scope::text, "
-        "application_scope_current_scope::text, auth_token_access_token, comment FROM bitrix24account WHERE id = %s",
+    [(created, updated, scope, php_scope, php_token, comment)] = php_db.query(
+        f"SELECT created_at_utc, updated_at_utc, {_as_text(php_db, 'current_scope')}, "
+        f"{_as_text(php_db, 'application_scope_current_scope')}, auth_token_access_token, comment "
+        "FROM bitrix24account WHERE id = %s",
         (PHP_ACCOUNT_ID,),
     )
     assert created == dt.datetime(2025, 1, 2, 3, 4, 5, 678000)
     assert before - MILLISECOND <= updated <= after + MILLISECOND  # auto_now, in UTC wall-clock time
-    assert (scope_type, json.loads(scope)) == ("array", ["crm", "user", "task"])
+    assert json.loads(scope) == ["crm", "user", "task"]  # a JSON array, not a string holding one
     assert comment == "edited"
     assert (json.loads(php_scope), php_token) == (["crm", "user"], "php-access-token-0001")  # PHP-only, untouched
 
@@ -319,12 +435,13 @@ def test_bearer_request_for_a_php_account_works_and_install_creates_its_installa
     after = _utc_wall_clock_now()
     assert listed == {"status": 200, "body": ["element 1", "element 2", "element 3"]}
     assert installed == {"status": 200, "body": {"message": "Installation successful"}}
-    [(status_code_type, status_code, license_family, created, updated, php_status_code)] = php_db.query(
-        "SELECT json_typeof(status_code), status_code::text, portal_license_family, created_at_utc, update_at_utc, "
+    [(installation_id, status_code, license_family, created, updated, php_status_code)] = php_db.query(
+        f"SELECT id, {_as_text(php_db, 'status_code')}, portal_license_family, created_at_utc, update_at_utc, "
         "application_status_status_code FROM application_installation WHERE bitrix_24_account_id = %s",
         (PHP_NEW_ACCOUNT_ID,),
     )
-    assert (status_code_type, json.loads(status_code), license_family) == ("string", "L", "ru_project")
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", str(installation_id))
+    assert (json.loads(status_code), license_family) == ("L", "ru_project")  # a JSON string
     assert before - MILLISECOND <= created <= updated <= after + MILLISECOND
     assert php_status_code is None
 
