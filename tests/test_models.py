@@ -5,9 +5,11 @@ The account makes real b24pysdk REST calls (`profile`); the fake Bitrix24 answer
 OAuth server and redirects a moved portal's old domain.
 """
 
+import threading
 import time
 
 import pytest
+from django.db import connections
 
 from main.models import Bitrix24Account
 from tests.support.fake_bitrix24 import PORTAL_A, FakeBitrix24, Grant
@@ -110,5 +112,45 @@ def test_a_process_holding_the_spent_refresh_token_takes_the_renewed_pair(accoun
     assert fake_b24.calls_to("/oauth/token/") == 1
     renewed = _only_grant(fake_b24)
     assert second.access_token == renewed.access_token
+    row = Bitrix24Account.objects.get(pk=account.pk)
+    assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clean_shared_tables")
+def test_two_processes_renewing_one_expired_token_at_once_spend_the_refresh_token_once(
+    account, fake_b24, grant, monkeypatch
+):
+    """As the test above, but at the same time: two threads, each with its own database connection and its own copy
+    of the account, start renewing together. The row lock makes one wait for the other's renewal and take it."""
+    _use_grant(account, grant, expires_timestamp=int(time.time()) - 60)
+    together = threading.Barrier(2, timeout=10)
+    renew = Bitrix24Account.refresh_and_set_oauth_token
+
+    def renew_together(self, **kwargs):
+        together.wait()
+        return renew(self, **kwargs)
+
+    monkeypatch.setattr(Bitrix24Account, "refresh_and_set_oauth_token", renew_together)
+    names, copies = [], []
+
+    def call_portal() -> None:
+        try:
+            copy = Bitrix24Account.objects.get(pk=account.pk)
+            copies.append(copy)
+            names.append(_profile_name(copy))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=call_portal) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert names == ["Anna", "Anna"]
+    assert fake_b24.calls_to("/oauth/token/") == 1
+    renewed = _only_grant(fake_b24)
+    assert [copy.refresh_token for copy in copies] == [renewed.refresh_token] * 2
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)

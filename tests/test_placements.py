@@ -9,6 +9,7 @@ import threading
 import pytest
 from django.db import connections
 
+from main import placements as placements_module
 from main.jwts import issue_jwt, verify_jwt
 from main.models import Bitrix24Account, PlacementRenewal
 from main.placements import RELEASED_ADDRESS
@@ -104,24 +105,60 @@ def test_a_refused_refresh_token_is_401_and_writes_nothing(client, fake_b24):
     assert not PlacementRenewal.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_with_one_expired_placement_spend_its_refresh_token_once(fake_b24):
+def _concurrently(placements: list[dict]) -> list:
+    """POST each placement to getToken at once, each from a thread with its own database connection; the answers."""
     from django.test import Client
 
-    placement = fake_b24.placement(fake_b24.grant(PORTAL_A, user_id=6, expired=True))
     answers: list = []
 
-    def get_token() -> None:
+    def get_token(placement: dict) -> None:
         try:
             answers.append(_get_token(Client(), placement))
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=get_token) for _ in range(4)]
+    threads = [threading.Thread(target=get_token, args=(placement,)) for placement in placements]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clean_shared_tables")
+def test_concurrent_first_placements_of_one_user_make_one_account(fake_b24, monkeypatch):
+    # Four tabs of a new user open the app at once, each with an access token of its own. All four requests are
+    # held until each has verified its token, so that all of them look for the user's row before any has made it.
+    placements = [fake_b24.placement(fake_b24.grant(PORTAL_A, user_id=5)) for _ in range(4)]
+    together, waited = threading.Barrier(len(placements), timeout=10), threading.local()
+    save = placements_module._save
+
+    def save_together(*args):
+        if not getattr(waited, "done", False):
+            waited.done = True
+            together.wait()
+        return save(*args)
+
+    monkeypatch.setattr(placements_module, "_save", save_together)
+
+    answers = _concurrently(placements)
+
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert len({verify_jwt(answer.json()["token"]).account_id for answer in answers}) == 1
+    assert Bitrix24Account.objects.count() == 1
+    row = Bitrix24Account.objects.get()
+    assert (row.member_id, row.b24_user_id, row.domain_url) == (PORTAL_A.member_id, 5, PORTAL_A.domain)
+    assert row.access_token in {placement["AUTH_ID"] for placement in placements}  # one of them, saved whole
+    assert row.refresh_token == fake_b24.grants[row.access_token].refresh_token
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clean_shared_tables")
+def test_concurrent_requests_with_one_expired_placement_spend_its_refresh_token_once(fake_b24):
+    placement = fake_b24.placement(fake_b24.grant(PORTAL_A, user_id=6, expired=True))
+
+    answers = _concurrently([placement] * 4)
 
     assert [answer.status_code for answer in answers] == [200] * 4
     assert len({verify_jwt(answer.json()["token"]).account_id for answer in answers}) == 1
