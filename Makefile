@@ -84,17 +84,22 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 # Development adds docker-compose.override.yml (the code mount); production must not have it.
 DEV_FILES := -f docker-compose.yml -f docker-compose.override.yml
 PROD_FILES := -f docker-compose.yml
-ALL_PROFILES := python queue cloudpub frontend
+ALL_PROFILES := postgresql mysql python queue cloudpub frontend
 
-# dev-python's profiles: python always; frontend when its folder exists, cloudpub when CLOUDPUB_TOKEN is set,
-# queue when ENABLE_RABBITMQ=1.
+# The database service: MariaDB (profile mysql) when DB_ENGINE=mysql, else PostgreSQL (profile postgresql; `make run`'s
+# sqlite is no choice for Docker). DOCKER_DB_* point api-python at it (docker-compose.yml).
+DB_PROFILE = $(if $(filter mysql,$(call setting,DB_ENGINE,postgresql)),mysql,postgresql)
+DOCKER_DB_ENV = $(if $(filter mysql,$(DB_PROFILE)),DOCKER_DB_ENGINE=mysql DOCKER_DB_HOST=database-mysql DOCKER_DB_PORT=3306)
+
+# dev-python's profiles: the database's and python always; frontend when its folder exists, cloudpub when
+# CLOUDPUB_TOKEN is set, queue when ENABLE_RABBITMQ=1.
 FRONTEND_FOLDER = $(call setting,FRONTEND_DIR,./frontend)
 HAS_FRONTEND = $(wildcard $(FRONTEND_FOLDER)/.)
 HAS_CLOUDPUB_TOKEN = $(call setting,CLOUDPUB_TOKEN,)
 WANTS_QUEUE = $(filter 1 true,$(call setting,ENABLE_RABBITMQ,0))
-DEV_PROFILES = $(strip $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) \
+DEV_PROFILES = $(strip $(DB_PROFILE) $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) \
 	$(if $(WANTS_QUEUE),queue))
-PROD_PROFILES := python
+PROD_PROFILES = $(DB_PROFILE) python
 
 define left_out_profiles
 $(if $(HAS_FRONTEND),,echo "Leaving out profile frontend: no folder $(FRONTEND_FOLDER) (FRONTEND_DIR in .env names it).";)
@@ -105,7 +110,7 @@ endef
 # Compose v1 checks the build folder of every service, even of a profile left out: give a missing frontend folder
 # an existing stand-in, which is never built.
 COMPOSE_ENV = $(if $(HAS_FRONTEND),,FRONTEND_DIR=.)
-compose_with = $(strip $(1) $(COMPOSE_ENV) $(COMPOSE) $(2) $(addprefix --profile ,$(3)))
+compose_with = $(strip $(1) $(COMPOSE_ENV) $(DOCKER_DB_ENV) $(COMPOSE) $(2) $(addprefix --profile ,$(3)))
 COMPOSE_DEV = $(call compose_with,BUILD_TARGET=dev,$(DEV_FILES),$(DEV_PROFILES))
 COMPOSE_PROD = $(call compose_with,BUILD_TARGET=production,$(PROD_FILES),$(PROD_PROFILES))
 COMPOSE_ALL = $(call compose_with,,$(PROD_FILES),$(ALL_PROFILES))

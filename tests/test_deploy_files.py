@@ -19,7 +19,7 @@ import yaml
 from tests.support.docker_context import dockerignore_patterns, is_ignored
 from tests.support.paths import REPO_ROOT
 
-ALL_SERVICES = {"database", "api-python", "rabbitmq", "cloudpub", "frontend"}
+ALL_SERVICES = {"database", "database-mysql", "api-python", "rabbitmq", "cloudpub", "frontend"}
 
 
 def _tool(name: str) -> str:
@@ -83,8 +83,8 @@ def test_dev_profiles_leave_out_what_is_missing(project):
 
     dev, prod, output = _profiles(project)
 
-    assert dev == ["python"]
-    assert prod == ["python"]
+    assert dev == ["postgresql", "python"]
+    assert prod == ["postgresql", "python"]
     assert "Leaving out profile frontend: no folder ./frontend" in output
     assert "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty" in output
     assert "Leaving out profile queue" in output
@@ -96,8 +96,8 @@ def test_dev_profiles_with_frontend_tunnel_and_queue(project):
 
     dev, prod, output = _profiles(project)
 
-    assert dev == ["frontend", "python", "cloudpub", "queue"]
-    assert prod == ["python"]
+    assert dev == ["postgresql", "frontend", "python", "cloudpub", "queue"]
+    assert prod == ["postgresql", "python"]
     assert "Leaving out" not in output
 
 
@@ -123,7 +123,7 @@ def test_compose_full_dev_stack(project):
     dev, prod = _compose_configs(project)
 
     assert set(dev["services"]) == ALL_SERVICES
-    assert _active(dev, dev_profiles) == ALL_SERVICES
+    assert _active(dev, dev_profiles) == ALL_SERVICES - {"database-mysql"}
     assert _active(prod, prod_profiles) == {"database", "api-python"}
     services = dev["services"]
     assert services["rabbitmq"]["profiles"] == ["queue"]
@@ -152,17 +152,69 @@ def test_compose_backend_and_database_without_optional_parts(project):
     assert _active(dev, dev_profiles) == {"database", "api-python"}
     assert _active(prod, prod_profiles) == {"database", "api-python"}
     for config in (dev, prod):
-        database = config["services"]["database"]
-        assert "profiles" not in database
-        assert re.fullmatch(r"postgres:(1[89]|[2-9]\d)(\..*)?", database["image"])  # a current major
-        assert database["environment"] == {
-            "POSTGRES_DB": "shop",
-            "POSTGRES_USER": "shopuser",
-            "POSTGRES_PASSWORD": "shoppass",
-        }
-        assert "pg_isready" in " ".join(database["healthcheck"]["test"])
-        # PostgreSQL 18+ images keep data below /var/lib/postgresql (a mount at .../data is refused).
-        assert database["volumes"] == ["postgres-data:/var/lib/postgresql:rw"]
+        _assert_database_service(
+            config["services"]["database"],
+            profile="postgresql",
+            image=r"postgres:(1[89]|[2-9]\d)(\..*)?",
+            environment={"POSTGRES_DB": "shop", "POSTGRES_USER": "shopuser", "POSTGRES_PASSWORD": "shoppass"},
+            health_check="pg_isready",
+            # PostgreSQL 18+ images keep data below /var/lib/postgresql (a mount at .../data is refused).
+            volume="postgres-data:/var/lib/postgresql:rw",
+        )
+
+
+def _assert_database_service(
+    service: dict, *, profile: str, image: str, environment: dict, health_check: str, volume: str
+) -> None:
+    """A database service of the compose file: its profile, a current major of its image, the database and user it
+    creates, its health check and its data volume; never published on the host."""
+    assert service["profiles"] == [profile]
+    assert re.fullmatch(image, service["image"])
+    assert service["environment"] == environment
+    assert health_check in " ".join(service["healthcheck"]["test"])
+    assert service["volumes"] == [volume]
+    assert "ports" not in service
+
+
+def _backend_database(config: dict) -> dict[str, str]:
+    """Where the compose file points api-python's database connection."""
+    environment = config["services"]["api-python"]["environment"]
+    return {name: environment[name] for name in ("DB_ENGINE", "DB_HOST", "DB_PORT")}
+
+
+@pytest.mark.parametrize("engine", ["mysql", "sqlite"])
+def test_db_engine_picks_the_database_service_and_points_the_backend_at_it(project, engine):
+    _write_env(project, DB_ENGINE=engine, DB_NAME="shop", DB_USER="shopuser", DB_PASSWORD="shoppass", DB_PORT="5432")
+    dev_profiles, prod_profiles, _ = _profiles(project)
+
+    dev, prod = _compose_configs(project)
+
+    if engine == "sqlite":  # `make run`'s embedded database is no choice for Docker: PostgreSQL
+        assert (dev_profiles, prod_profiles) == (["postgresql", "python"], ["postgresql", "python"])
+        assert _active(prod, prod_profiles) == {"database", "api-python"}
+        assert _backend_database(prod)["DB_ENGINE"] == "postgresql"
+        return
+    assert (dev_profiles, prod_profiles) == (["mysql", "python"], ["mysql", "python"])
+    for config, profiles in ((dev, dev_profiles), (prod, prod_profiles)):
+        assert _active(config, profiles) == {"database-mysql", "api-python"}
+        # The service's port, not .env's.
+        assert _backend_database(config) == {"DB_ENGINE": "mysql", "DB_HOST": "database-mysql", "DB_PORT": "3306"}
+        database = config["services"]["database-mysql"]
+        _assert_database_service(
+            database,
+            profile="mysql",
+            image=r"mariadb:(1[1-9]|[2-9]\d)(\..*)?",
+            environment={
+                "MARIADB_DATABASE": "shop",
+                "MARIADB_USER": "shopuser",
+                "MARIADB_PASSWORD": "shoppass",
+                "MARIADB_RANDOM_ROOT_PASSWORD": "1",
+            },
+            health_check="healthcheck.sh",
+            volume="mysql-data:/var/lib/mysql:rw",
+        )
+        assert "--character-set-server=utf8mb4" in database["command"]
+    assert {"postgres-data", "mysql-data"} <= set(dev["volumes"])
 
 
 def test_compose_backend_dev_mounts_code_production_does_not(project):
@@ -175,11 +227,12 @@ def test_compose_backend_dev_mounts_code_production_does_not(project):
         assert api["profiles"] == ["python"]
         assert api["build"] == {"context": str(project), "target": target}
         assert api["environment"]["BUILD_TARGET"] == target
-        assert api["environment"]["DB_HOST"] == "database"  # the compose service wins over .env's
+        # The compose service wins over .env's.
+        assert _backend_database(config) == {"DB_ENGINE": "postgresql", "DB_HOST": "database", "DB_PORT": "5432"}
         assert api["environment"]["JWT_SECRET"] == "from-the-env-file-0123456789abcdef"  # env_file .env
         assert api["ports"] == ["127.0.0.1:8000:8000/tcp"]  # only the TLS proxy on this host reaches it
         assert api["environment"]["TRUSTED_PROXY_COUNT"] == "1"  # that proxy
-        assert api["depends_on"] == {"database": {"condition": "service_healthy"}}
+        assert "depends_on" not in api  # the entrypoint waits for whichever database the profile started
     assert dev["services"]["api-python"]["volumes"] == [f"{project}:/app:rw"]
     assert "volumes" not in prod["services"]["api-python"]
 
@@ -237,9 +290,12 @@ def test_dev_and_prod_targets_run_compose_with_their_profiles(project):
 
     assert (
         "BUILD_TARGET=dev docker-compose -f docker-compose.yml -f docker-compose.override.yml "
-        "--profile frontend --profile python --profile cloudpub up --build" in dev
+        "--profile postgresql --profile frontend --profile python --profile cloudpub up --build" in dev
     )
-    assert "BUILD_TARGET=production docker-compose -f docker-compose.yml --profile python up --build --detach" in prod
+    assert (
+        "BUILD_TARGET=production docker-compose -f docker-compose.yml --profile postgresql --profile python "
+        "up --build --detach" in prod
+    )
     assert "cp-token-123" not in dev + prod
 
 
