@@ -14,7 +14,7 @@ import hashlib
 
 from b24pysdk.api.responses import B24AppInfoResult
 from b24pysdk.credentials import OAuthPlacementData
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 
@@ -25,6 +25,8 @@ from main.statuses import ACTIVE_STATUSES, AUTOMATIC, AccountStatus, may_act, se
 
 RELEASED_ADDRESS = ".released.invalid"  # `<member_id>.released.invalid`: never a host a placement can name
 RENEWALS_KEPT = dt.timedelta(days=1)
+CLAIM_ATTEMPTS = 5  # a renewal's claim, again after a MySQL deadlock (`_ClaimDeadlocked`)
+MYSQL_DEADLOCK = 1213  # ER_LOCK_DEADLOCK
 
 
 def account_for_placement(placement: OAuthPlacementData) -> Bitrix24Account:
@@ -149,16 +151,22 @@ def _renewed_account(placement: OAuthPlacementData) -> Bitrix24Account:
     the account the first one renewed. A refused refresh token is `PlacementRejected`.
     """
     key = hashlib.sha256(placement.oauth_token.refresh_token.encode()).hexdigest()
-    with transaction.atomic():
-        if _claim(key):
-            renewed = renewed_oauth(placement.oauth_token.refresh_token)
-            fresh = dataclasses.replace(placement, oauth_token=renewed.oauth_token)
-            try:
-                account = save_verified_placement(fresh, verified_app_info(fresh))
-            except PlacementTokenExpired as error:
-                raise PlacementRejected() from error
-            PlacementRenewal.objects.filter(pk=key).update(account_id=account.pk)
-            return account
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                if _claim(key):
+                    renewed = renewed_oauth(placement.oauth_token.refresh_token)
+                    fresh = dataclasses.replace(placement, oauth_token=renewed.oauth_token)
+                    try:
+                        account = save_verified_placement(fresh, verified_app_info(fresh))
+                    except PlacementTokenExpired as error:
+                        raise PlacementRejected() from error
+                    PlacementRenewal.objects.filter(pk=key).update(account_id=account.pk)
+                    return account
+            break
+        except _ClaimDeadlocked as deadlock:
+            if attempt == CLAIM_ATTEMPTS:
+                raise deadlock.__cause__ from None  # a database error: 503, try again
     renewal = PlacementRenewal.objects.filter(pk=key).first()
     account_id = None if renewal is None else renewal.account_id
     account = Bitrix24Account.objects.filter(pk=account_id).with_installation_status().first()
@@ -169,6 +177,15 @@ def _renewed_account(placement: OAuthPlacementData) -> Bitrix24Account:
     return account
 
 
+class _ClaimDeadlocked(Exception):
+    """MySQL rolled this request's transaction back while it claimed a renewal: nothing was spent, it may claim again.
+
+    InnoDB makes a request that waits on another's uncommitted claim hold a shared lock on it. When that renewal fails
+    and rolls back, two such waiters each need the row exclusively: a deadlock, whose victim InnoDB rolls back
+    (PostgreSQL lets the waiters through one at a time).
+    """
+
+
 def _claim(key: str) -> bool:
     """Insert the renewal's row, waiting for a concurrent renewal of the same token: False if that one committed."""
     PlacementRenewal.objects.filter(renewed_at__lt=dt.datetime.now(dt.UTC) - RENEWALS_KEPT).delete()
@@ -177,4 +194,8 @@ def _claim(key: str) -> bool:
             PlacementRenewal.objects.create(refresh_token_hash=key)
     except IntegrityError:
         return False
+    except OperationalError as error:
+        if error.args[:1] == (MYSQL_DEADLOCK,):
+            raise _ClaimDeadlocked() from error
+        raise
     return True

@@ -125,22 +125,27 @@ def _concurrently(placements: list[dict]) -> list:
     return answers
 
 
+def _hold_together(monkeypatch, name: str, count: int) -> None:
+    """Hold `count` threads at main/placements.py's function `name` until all of them have reached it (once each)."""
+    together, waited = threading.Barrier(count, timeout=10), threading.local()
+    function = getattr(placements_module, name)
+
+    def held(*args):
+        if not getattr(waited, "done", False):
+            waited.done = True
+            together.wait()
+        return function(*args)
+
+    monkeypatch.setattr(placements_module, name, held)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("clean_shared_tables")
 def test_concurrent_first_placements_of_one_user_make_one_account(fake_b24, monkeypatch):
     # Four tabs of a new user open the app at once, each with an access token of its own. All four requests are
     # held until each has verified its token, so that all of them look for the user's row before any has made it.
     placements = [fake_b24.placement(fake_b24.grant(PORTAL_A, user_id=5)) for _ in range(4)]
-    together, waited = threading.Barrier(len(placements), timeout=10), threading.local()
-    save = placements_module._save
-
-    def save_together(*args):
-        if not getattr(waited, "done", False):
-            waited.done = True
-            together.wait()
-        return save(*args)
-
-    monkeypatch.setattr(placements_module, "_save", save_together)
+    _hold_together(monkeypatch, "_save", len(placements))
 
     answers = _concurrently(placements)
 
@@ -199,3 +204,20 @@ def test_a_portal_redirecting_rest_calls_to_a_host_that_is_no_portal_is_not_foll
     assert "not an allowed portal" in response.json()["error"]
     assert Bitrix24Account.objects.get(pk=portal_admin.pk).domain_url == PORTAL_A.domain
     assert [path for _, path in fake_b24.requests].count("/rest/profile.json") == 1  # never sent to the other host
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clean_shared_tables")
+def test_concurrent_requests_with_one_refused_refresh_token_are_all_401(fake_b24, monkeypatch):
+    # All four claim the renewal at once; each that finds the one before it failed renews in its turn and is refused.
+    # (On MySQL, waiters released by a failed renewal deadlock on their own claims: the victim claims again.)
+    placement = fake_b24.placement(fake_b24.grant(PORTAL_A, expired=True), REFRESH_ID="rt-never-issued-000000")
+    _hold_together(monkeypatch, "_claim", 4)
+
+    answers = _concurrently([placement] * 4)
+
+    assert [(answer.status_code, answer.json()) for answer in answers] == [
+        (401, {"error": "Bitrix24 refused the refresh token"})
+    ] * 4
+    assert not PlacementRenewal.objects.exists()
+    assert not Bitrix24Account.objects.exists()
