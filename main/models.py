@@ -136,17 +136,25 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
         try:
             return super().call_method(*args, **kwargs)
         except BitrixAPIError as error:
-            change = change_for_error(error)
-            if change is None:
+            if not self.follow_error(error):
                 raise
-            now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
-            if change.of_installation:
-                rows = ApplicationInstallation.objects.filter(bitrix_24_account__member_id=self.member_id)
-                rows.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
-            else:
-                rows = Bitrix24Account.objects.filter(pk=self.pk)
-                rows.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
             raise AccountInactive() from error
+
+    def follow_error(self, error: BitrixAPIError) -> bool:
+        """Move the statuses an answer of Bitrix24 calls for (main/statuses.py): this account's, or its portal's
+        installations'. Statuses an operator set stay. False when the answer says nothing about the grant or the
+        app."""
+        change = change_for_error(error)
+        if change is None:
+            return False
+        now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
+        if change.of_installation:
+            rows = ApplicationInstallation.objects.filter(bitrix_24_account__member_id=self.member_id)
+            rows.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
+        else:
+            rows = Bitrix24Account.objects.filter(pk=self.pk)
+            rows.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
+        return True
 
     def refresh_and_set_oauth_token(self, **kwargs) -> None:
         """Renew the access token with the refresh token, one process at a time per account.
