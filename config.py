@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from environs import Env
 
@@ -19,12 +19,19 @@ PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
 DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech"
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+# The compose file's RabbitMQ service (profile queue), with docker-compose.yml's default credentials.
+COMPOSE_RABBITMQ = "rabbitmq:5672"
 
 
 def _origin(url: str) -> str:
     """`example.com` -> `https://example.com`; an explicit scheme is kept, any path dropped."""
     parts = urlsplit(url if "://" in url else f"https://{url}")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _compose_broker_url(user: str, password: str) -> str:
+    """The compose file's RabbitMQ (its default virtual host) as these credentials reach it."""
+    return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{COMPOSE_RABBITMQ}//"
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,13 @@ class Config:
     secure_ssl_redirect: bool
     secure_hsts_seconds: int
 
+    enable_rabbitmq: bool
+    celery_broker_url: str
+    rabbitmq_prefetch: int
+    token_refresh_enabled: bool
+    token_refresh_window_minutes: int
+    token_refresh_interval_seconds: int
+
     @property
     def is_production(self) -> bool:
         return self.build_target == "production"
@@ -89,6 +103,7 @@ def load_config(env: Env | None = None) -> Config:
 
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
     is_production = env.str("BUILD_TARGET", "dev") == "production"
+    window_minutes = env.int("TOKEN_REFRESH_WINDOW_MINUTES", 15, validate=lambda v: v >= 1)
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=lambda v: v in ("dev", "production")),
         log_level=env.log_level("LOG_LEVEL", "INFO"),
@@ -120,6 +135,17 @@ def load_config(env: Env | None = None) -> Config:
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),
         secure_hsts_seconds=env.int("SECURE_HSTS_SECONDS", 0),
+        enable_rabbitmq=env.bool("ENABLE_RABBITMQ", False),
+        celery_broker_url=env.str("CELERY_BROKER_URL", "")
+        or env.str("RABBITMQ_DSN", "")
+        or _compose_broker_url(env.str("RABBITMQ_USER", "appuser"), env.str("RABBITMQ_PASSWORD", "apppass")),
+        rabbitmq_prefetch=env.int("RABBITMQ_PREFETCH", 1, validate=lambda v: v >= 1),
+        token_refresh_enabled=env.bool("TOKEN_REFRESH_ENABLED", False),
+        token_refresh_window_minutes=window_minutes,
+        # A sweep at least every window, so every expiring token is seen before it expires.
+        token_refresh_interval_seconds=env.int(
+            "TOKEN_REFRESH_INTERVAL_SECONDS", 300, validate=lambda v: 1 <= v < window_minutes * 60
+        ),
     )
 
 

@@ -4,6 +4,7 @@
   app the caller claims. Without the three checks (member_id, domain, client_id) a valid token of one portal, or of
   another app, could claim any other account.
 - `renewed_oauth`: a new token pair for a refresh token.
+- `renew_account_token`: a stored account's token pair renewed and saved (the periodic renewal, main/token_renewal.py).
 - `portal_answer`: a REST call on a portal (through `account.client` or `token_for(...)`).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from b24pysdk import BitrixToken
 from b24pysdk.api.responses import B24AppInfoResult
@@ -28,6 +29,7 @@ from django.conf import settings
 
 from main.b24sdk import VerificationToken, bitrix_app
 from main.exceptions import (
+    AccountInactive,
     ApiError,
     Bitrix24Refused,
     Bitrix24Timeout,
@@ -35,6 +37,9 @@ from main.exceptions import (
     PlacementRejected,
     PlacementTokenExpired,
 )
+
+if TYPE_CHECKING:
+    from main.models import Bitrix24Account
 
 T = TypeVar("T")
 
@@ -108,6 +113,23 @@ def renewed_oauth(refresh_token: str) -> RenewedOAuth:
     app = bitrix_app()
     refused = _token_refusal("Bitrix24 refused the refresh token")
     return _answer(lambda: app.refresh_oauth_token(refresh_token, **_limits()), refused)
+
+
+def renew_account_token(account: Bitrix24Account) -> None:
+    """Renew the account's access token with its stored refresh token, under the account's refresh lock; the new
+    pair is saved (`Bitrix24Account.refresh_and_set_oauth_token`).
+
+    `AccountInactive` when Bitrix24's refusal means the grant is gone: the account's status has followed, as after
+    any call (`Bitrix24Account.follow_error`). `Bitrix24Refused` for another refusal, `Bitrix24Timeout` or
+    `Bitrix24Unavailable` when Bitrix24 cannot be asked.
+    """
+
+    def refusal(error: BitrixAPIError) -> ApiError:
+        if account.follow_error(error):
+            return AccountInactive()
+        return Bitrix24Refused(f"Bitrix24 refused to renew the token: {error.error}")
+
+    _answer(lambda: account.refresh_and_set_oauth_token(**_limits()), refusal)
 
 
 def token_for(credentials: Credentials) -> BitrixToken:

@@ -9,6 +9,7 @@ import responses
 from main.jwts import issue_jwt
 from tests.support.databases import Database, configured_server, throwaway_database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
+from tests.support.rabbitmq import VirtualHost
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
 
@@ -34,6 +35,17 @@ def throwaway_db() -> Iterator[Database]:
     """A new, empty database on the tests' PostgreSQL server, dropped after the test."""
     with throwaway_database(configured_server(), "test_throwaway") as database:
         yield database
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[VirtualHost]:
+    """This test run's virtual host on the tests' RabbitMQ (CELERY_BROKER_URL names it), deleted afterwards."""
+    from django.conf import settings
+
+    vhost = VirtualHost(settings.CELERY_BROKER_URL)
+    vhost.create()
+    yield vhost
+    vhost.delete()
 
 
 @pytest.fixture

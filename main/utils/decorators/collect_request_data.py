@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import wraps
 from typing import Any
 
@@ -63,9 +64,15 @@ def read_request_data(request: HttpRequest) -> dict[str, Any]:
         raise BadRequest("Request has too many fields") from error
     except (MultiPartParserError, SuspiciousMultipartForm) as error:
         raise BadRequest("Request body is not a valid form") from error
+    remember_secret_fields(data)
+    return data
+
+
+def remember_secret_fields(data: Mapping[str, Any]) -> None:
+    """Mask the values of the credential fields (`SECRET_FIELDS`) of `data` in every log line written from now on
+    while the current request (or task) is served."""
     secrets = (data.get(name) for name in SECRET_FIELDS)
     remember_secrets(*(value for given in secrets for value in (given if isinstance(given, list) else [given])))
-    return data
 
 
 def collect_request_data(view_func):
