@@ -21,10 +21,12 @@ TEST_DB_PORT ?= 5432
 TEST_DB_USER ?= appuser
 TEST_DB_PASSWORD ?= apppass
 TEST_DB_NAME ?= appdb
+# The RabbitMQ server the queue tests use (they make a virtual host of their own there with rabbitmqctl).
+TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
-	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME)
+	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME) TEST_RABBITMQ_URL=$(TEST_RABBITMQ_URL)
 
-.PHONY: help venv run test bench lint audit format migrate superuser \
+.PHONY: help venv run worker beat test bench lint audit format migrate superuser \
 	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
@@ -40,6 +42,12 @@ venv: $(BIN)/.installed ## Create .venv and install the pinned requirements
 run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresql)
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py migrate --noinput
 	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+worker: venv ## Run a Celery worker against the configured broker and database (README: Background work)
+	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app worker --loglevel INFO
+
+beat: venv ## Run Celery beat: sends the token renewal to the workers when TOKEN_REFRESH_ENABLED=1
+	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app beat --loglevel INFO
 
 test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -72,22 +80,24 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 # Development adds docker-compose.override.yml (the code mount); production must not have it.
 DEV_FILES := -f docker-compose.yml -f docker-compose.override.yml
 PROD_FILES := -f docker-compose.yml
-ALL_PROFILES := python queue cloudpub frontend
+ALL_PROFILES := python queue beat cloudpub frontend
 
 # dev-python's profiles: python always; frontend when its folder exists, cloudpub when CLOUDPUB_TOKEN is set,
-# queue when ENABLE_RABBITMQ=1.
+# queue when ENABLE_RABBITMQ=1, and then beat when TOKEN_REFRESH_ENABLED=1. prod-python's: python, queue, beat.
 FRONTEND_FOLDER = $(call setting,FRONTEND_DIR,./frontend)
 HAS_FRONTEND = $(wildcard $(FRONTEND_FOLDER)/.)
 HAS_CLOUDPUB_TOKEN = $(call setting,CLOUDPUB_TOKEN,)
 WANTS_QUEUE = $(filter 1 true,$(call setting,ENABLE_RABBITMQ,0))
-DEV_PROFILES = $(strip $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) \
-	$(if $(WANTS_QUEUE),queue))
-PROD_PROFILES := python
+WANTS_BEAT = $(if $(WANTS_QUEUE),$(filter 1 true,$(call setting,TOKEN_REFRESH_ENABLED,0)))
+QUEUE_PROFILES = $(if $(WANTS_QUEUE),queue) $(if $(WANTS_BEAT),beat)
+DEV_PROFILES = $(strip $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) $(QUEUE_PROFILES))
+PROD_PROFILES = $(strip python $(QUEUE_PROFILES))
 
 define left_out_profiles
 $(if $(HAS_FRONTEND),,echo "Leaving out profile frontend: no folder $(FRONTEND_FOLDER) (FRONTEND_DIR in .env names it).";)
 $(if $(HAS_CLOUDPUB_TOKEN),,echo "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty in .env.";)
-$(if $(WANTS_QUEUE),,echo "Leaving out profile queue: set ENABLE_RABBITMQ=1 in .env to start RabbitMQ.";)
+$(if $(WANTS_QUEUE),,echo "Leaving out profile queue: set ENABLE_RABBITMQ=1 in .env to start RabbitMQ and the worker.";)
+$(if $(WANTS_BEAT),,echo "Leaving out profile beat: set TOKEN_REFRESH_ENABLED=1 (and ENABLE_RABBITMQ=1) to renew tokens.";)
 endef
 
 # Compose v1 checks the build folder of every service, even of a profile left out: give a missing frontend folder
@@ -112,11 +122,11 @@ docker-ready: compose-available
 	cp .env.example .env
 	@echo "Created .env from .env.example: set CLIENT_ID, CLIENT_SECRET, JWT_SECRET and VIRTUAL_HOST in it."
 
-dev-python: docker-ready .env ## Start the dev stack in Docker: database, backend (live reload) + frontend, cloudpub, queue
+dev-python: docker-ready .env ## Start the dev stack in Docker: database, backend (live reload) + frontend, cloudpub, queue, beat
 	@$(left_out_profiles)
 	$(COMPOSE_DEV) up --build
 
-prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached
+prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached (+ queue, beat)
 	@test -f .env || { echo "prod-python needs .env with your real secrets: cp .env.example .env, then edit it." >&2; \
 		exit 1; }
 	$(COMPOSE_PROD) up --build --detach

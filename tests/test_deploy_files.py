@@ -19,7 +19,8 @@ import yaml
 from tests.support.docker_context import dockerignore_patterns, is_ignored
 from tests.support.paths import REPO_ROOT
 
-ALL_SERVICES = {"database", "api-python", "rabbitmq", "cloudpub", "frontend"}
+ALL_SERVICES = {"database", "api-python", "rabbitmq", "python-worker", "python-beat", "cloudpub", "frontend"}
+QUEUE_SERVICES = {"rabbitmq", "python-worker", "python-beat"}
 
 
 def _tool(name: str) -> str:
@@ -88,17 +89,34 @@ def test_dev_profiles_leave_out_what_is_missing(project):
     assert "Leaving out profile frontend: no folder ./frontend" in output
     assert "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty" in output
     assert "Leaving out profile queue" in output
+    assert "Leaving out profile beat" in output
 
 
-def test_dev_profiles_with_frontend_tunnel_and_queue(project):
+def test_dev_profiles_with_frontend_tunnel_queue_and_beat(project):
     (project / "frontend").mkdir()
-    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1")
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1", TOKEN_REFRESH_ENABLED="1")
 
     dev, prod, output = _profiles(project)
 
-    assert dev == ["frontend", "python", "cloudpub", "queue"]
-    assert prod == ["python"]
+    assert dev == ["frontend", "python", "cloudpub", "queue", "beat"]
+    assert prod == ["python", "queue", "beat"]
     assert "Leaving out" not in output
+
+
+@pytest.mark.parametrize(
+    ("settings", "profiles"),
+    [
+        pytest.param({"ENABLE_RABBITMQ": "1"}, ["python", "queue"], id="queue-without-beat"),
+        pytest.param({"TOKEN_REFRESH_ENABLED": "1"}, ["python"], id="beat-needs-the-queue"),
+    ],
+)
+def test_queue_and_beat_profiles_follow_their_settings(project, settings, profiles):
+    _write_env(project, **settings)
+
+    dev, prod, output = _profiles(project)
+
+    assert dev == prod == profiles
+    assert "Leaving out profile beat: set TOKEN_REFRESH_ENABLED=1 (and ENABLE_RABBITMQ=1)" in output
 
 
 def test_frontend_dir_from_env_file_names_the_folder(project, tmp_path_factory):
@@ -117,14 +135,20 @@ def test_frontend_dir_from_env_file_names_the_folder(project, tmp_path_factory):
 
 def test_compose_full_dev_stack(project):
     (project / "frontend").mkdir()
-    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1", RABBITMQ_USER="rabbit-user")
+    _write_env(
+        project,
+        CLOUDPUB_TOKEN="cp-token-123",
+        ENABLE_RABBITMQ="1",
+        TOKEN_REFRESH_ENABLED="1",
+        RABBITMQ_USER="rabbit-user",
+    )
     dev_profiles, prod_profiles, _ = _profiles(project)
 
     dev, prod = _compose_configs(project)
 
     assert set(dev["services"]) == ALL_SERVICES
     assert _active(dev, dev_profiles) == ALL_SERVICES
-    assert _active(prod, prod_profiles) == {"database", "api-python"}
+    assert _active(prod, prod_profiles) == {"database", "api-python", *QUEUE_SERVICES}
     services = dev["services"]
     assert services["rabbitmq"]["profiles"] == ["queue"]
     assert "management" in services["rabbitmq"]["image"]
@@ -183,6 +207,34 @@ def test_compose_backend_dev_mounts_code_production_does_not(project):
     assert "volumes" not in prod["services"]["api-python"]
 
 
+def test_compose_celery_services_run_the_backend_image_after_rabbitmq_is_healthy(project):
+    _write_env(project, ENABLE_RABBITMQ="1", TOKEN_REFRESH_ENABLED="1", DB_HOST="127.0.0.1")
+
+    dev, prod = _compose_configs(project)
+
+    for config, target in ((dev, "dev"), (prod, "production")):
+        services = config["services"]
+        api = services["api-python"]
+        worker, beat = services["python-worker"], services["python-beat"]
+        assert (worker["profiles"], beat["profiles"]) == (["queue"], ["beat"])
+        for celery in (worker, beat):
+            assert celery["build"] == api["build"] == {"context": str(project), "target": target}
+            assert celery["environment"] == api["environment"]  # .env, with the compose database
+            assert celery["environment"]["DB_HOST"] == "database"
+            assert celery["entrypoint"] == ["celery", "-A", "celery_app"]  # no second `migrate`
+            assert celery["healthcheck"] == {"test": ["NONE"]}  # the image's asks a web server
+            assert "ports" not in celery
+        assert worker["command"] == ["worker", "--loglevel", "INFO"]
+        assert beat["command"] == ["beat", "--loglevel", "INFO"]
+        assert worker["depends_on"] == {
+            "database": {"condition": "service_healthy"},
+            "rabbitmq": {"condition": "service_healthy"},
+        }
+        assert beat["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
+    assert dev["services"]["python-worker"]["volumes"] == [f"{project}:/app:rw"]  # the API's code
+    assert "volumes" not in prod["services"]["python-worker"]
+
+
 def test_compose_config_creates_env_from_example(project):
     _tool("docker-compose")
     result = _make(project, "compose-config", "COMPOSE=docker-compose")
@@ -199,7 +251,8 @@ def test_make_alone_prints_help():
     result = subprocess.run(["make", "-s", "-C", str(REPO_ROOT)], capture_output=True, text=True, env=_clean_env())
 
     assert result.returncode == 0
-    for target in ("run", "test", "lint", "migrate", "superuser", "dev-python", "prod-python", "logs", "down", "clean"):
+    targets = ("run", "worker", "beat", "test", "lint", "migrate", "superuser", "dev-python", "prod-python", "logs")
+    for target in (*targets, "down", "clean"):
         assert re.search(rf"^  make {target} ", result.stdout, re.MULTILINE), target
 
 
@@ -220,6 +273,16 @@ def test_dev_and_prod_targets_run_compose_with_their_profiles(project):
     )
     assert "BUILD_TARGET=production docker-compose -f docker-compose.yml --profile python up --build --detach" in prod
     assert "cp-token-123" not in dev + prod
+
+
+def test_dev_and_prod_targets_start_the_queue_when_it_is_enabled(project):
+    _write_env(project, ENABLE_RABBITMQ="1")
+
+    dev = _make(project, "-n", "dev-python", "COMPOSE=docker-compose").stdout
+    prod = _make(project, "-n", "prod-python", "COMPOSE=docker-compose").stdout
+
+    assert "--profile python --profile queue up --build" in dev
+    assert "--profile python --profile queue up --build --detach" in prod
 
 
 @pytest.mark.parametrize("target", ["dev-python", "prod-python", "logs", "down", "clean"])
