@@ -44,10 +44,10 @@ run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresq
 	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: venv ## Run a Celery worker against the configured broker and database (README: Background work)
-	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app worker --loglevel INFO
+	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app worker
 
 beat: venv ## Run Celery beat: sends the token renewal to the workers when TOKEN_REFRESH_ENABLED=1
-	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app beat --loglevel INFO
+	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app beat
 
 test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)

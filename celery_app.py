@@ -4,8 +4,9 @@
 `celery -A celery_app beat` schedules the periodic ones (`make beat`, compose's `python-beat`). Everything is
 configured in settings.py (the `CELERY_*` settings, read from config.py).
 
-Celery leaves logging to Django: the worker logs through settings.LOGGING's handler, whose filter masks secrets
-(main/logging.py), and task arguments are never written in Celery's own log lines (main/tasks.py).
+Celery leaves logging to Django: the worker and beat log through settings.LOGGING's handler, whose filter masks
+secrets (main/logging.py), at LOG_LEVEL (Celery's own `--loglevel` has no effect), and task arguments are never
+written in Celery's own log lines (main/tasks.py).
 """
 
 from __future__ import annotations

@@ -224,8 +224,8 @@ def test_compose_celery_services_run_the_backend_image_after_rabbitmq_is_healthy
             assert celery["entrypoint"] == ["celery", "-A", "celery_app"]  # no second `migrate`
             assert celery["healthcheck"] == {"test": ["NONE"]}  # the image's asks a web server
             assert "ports" not in celery
-        assert worker["command"] == ["worker", "--loglevel", "INFO"]
-        assert beat["command"] == ["beat", "--loglevel", "INFO"]
+        assert worker["command"] == ["worker"]
+        assert beat["command"] == ["beat"]
         assert worker["depends_on"] == {
             "database": {"condition": "service_healthy"},
             "rabbitmq": {"condition": "service_healthy"},

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -179,23 +180,25 @@ def test_a_worker_killed_mid_task_loses_nothing_and_does_nothing_twice(
     """SIGKILL while the task waits on Bitrix24: the whole worker (RabbitMQ gives the unacknowledged message back
     when its connection drops), or only the pool process running the task (the worker gives it back:
     task_reject_on_worker_lost)."""
-    first = Worker(worker_env, tmp_path / "first.log").__enter__()
-    oauth_server.hang()
-    response, _ = _post_event(client, fake_b24.event("ONAPPINSTALL", PORTAL_A, installed))
-    assert response.json() == {"status": "queued"}
-    assert oauth_server.wait_for_waiting(1, HANG_TIMEOUT)  # mid-task
+    with ExitStack() as workers:
+        first = workers.enter_context(Worker(worker_env, tmp_path / "first.log"))
+        oauth_server.hang()
+        response, _ = _post_event(client, fake_b24.event("ONAPPINSTALL", PORTAL_A, installed))
+        assert response.json() == {"status": "queued"}
+        assert oauth_server.wait_for_waiting(1, HANG_TIMEOUT)  # mid-task
 
-    if victim == "worker":
-        first.kill()
-        _eventually(lambda: queue.messages() == (1, 0), "the message to be back in the queue")
-        runner = Worker(worker_env, tmp_path / "second.log").__enter__()
-    else:
-        (pool_process,) = Path(f"/proc/{first.process.pid}/task/{first.process.pid}/children").read_text().split()
-        os.kill(int(pool_process), signal.SIGKILL)
-        first.wait_for_output("WorkerLostError")
-        runner = first
-    try:
+        if victim == "worker":
+            first.kill()
+            _eventually(lambda: queue.messages() == (1, 0), "the message to be back in the queue")
+            runner = workers.enter_context(Worker(worker_env, tmp_path / "second.log"))
+        else:
+            pid = first.process.pid
+            (pool_process,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            os.kill(int(pool_process), signal.SIGKILL)
+            first.wait_for_output("WorkerLostError")
+            runner = first
         oauth_server.release()
+
         _eventually(lambda: _installation().status == "active", "the event to be applied")
         runner.wait_for_output("succeeded")
         _eventually(lambda: queue.messages() == (0, 0), "the queue to be empty")
@@ -206,9 +209,6 @@ def test_a_worker_killed_mid_task_loses_nothing_and_does_nothing_twice(
         assert _post_event(client, fake_b24.event("ONAPPINSTALL", PORTAL_A, installed))[0].status_code == 200
         runner.wait_for_output("succeeded", count=2)
         assert rows() == before
-    finally:
-        runner.stop()
-        first.stop()
 
 
 def test_a_bitrix24_failure_that_may_pass_is_retried(

@@ -90,10 +90,11 @@ class TcpProxy:
                 for sock in peers:
                     selector.register(sock, selectors.EVENT_READ)
                 while self._open(client):
-                    if not self._flowing.is_set():
-                        self._flowing.wait(_POLL_SECONDS)
+                    if not self._flowing.wait(_POLL_SECONDS):
                         continue
                     for key, _ in selector.select(_POLL_SECONDS):
+                        if not self._flowing.is_set():  # paused while waiting: bytes sent since then stay held
+                            break
                         data = key.fileobj.recv(65536)
                         if not data:
                             return
