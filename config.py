@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from environs import Env
+from environs import Env, validate
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -17,8 +17,12 @@ DEFAULT_JWT_SECRET = "default_jwt_secret"  # noqa: S105 - the placeholder produc
 PLACEHOLDER_CLIENT_ID = "client_id"
 PLACEHOLDER_CLIENT_SECRET = "client_secret"  # noqa: S105
 DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech"
+BUILD_TARGETS = ("dev", "production")
+DB_ENGINES = ("postgresql", "sqlite")
 # JWT_SECRET is a shared secret, so only the HMAC family applies.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+# `text` for people reading a terminal; `json` for log collectors (ELK, Loki): one JSON object per line.
+LOG_FORMATS = ("text", "json")
 # The compose file's RabbitMQ service (profile queue), with docker-compose.yml's default credentials.
 COMPOSE_RABBITMQ = "rabbitmq:5672"
 
@@ -38,6 +42,13 @@ def _compose_broker_url(user: str, password: str) -> str:
 class Config:
     build_target: str
     log_level: str
+    log_format: str
+
+    # Error reporting and traces; each is off while its address is empty.
+    sentry_dsn: str
+    sentry_environment: str
+    otel_exporter_otlp_endpoint: str
+    otel_service_name: str
 
     db_engine: str
     db_name: str
@@ -49,8 +60,10 @@ class Config:
     sqlite_path: Path
 
     jwt_secret: str
+    jwt_secret_previous: str
     jwt_algorithm: str
     jwt_lifetime_minutes: int
+    jwt_max_age_hours: int
     access_check_seconds: int
 
     client_id: str
@@ -65,6 +78,7 @@ class Config:
     max_body_bytes: int
     admin_login_max_failures: int
     admin_login_lockout_seconds: int
+    trusted_proxy_count: int
     trust_x_forwarded_proto: bool
     secure_cookies: bool
     secure_ssl_redirect: bool
@@ -103,11 +117,18 @@ def load_config(env: Env | None = None) -> Config:
 
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
     is_production = env.str("BUILD_TARGET", "dev") == "production"
-    window_minutes = env.int("TOKEN_REFRESH_WINDOW_MINUTES", 15, validate=lambda v: v >= 1)
+    window_minutes = env.int("TOKEN_REFRESH_WINDOW_MINUTES", 15, validate=validate.Range(min=1))
     return Config(
-        build_target=env.str("BUILD_TARGET", "dev", validate=lambda v: v in ("dev", "production")),
+        build_target=env.str("BUILD_TARGET", "dev", validate=validate.OneOf(BUILD_TARGETS)),
         log_level=env.log_level("LOG_LEVEL", "INFO"),
-        db_engine=env.str("DB_ENGINE", "postgresql", validate=lambda v: v in ("postgresql", "sqlite")),
+        # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
+        log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
+        sentry_dsn=env.str("SENTRY_DSN", ""),
+        sentry_environment=env.str("SENTRY_ENVIRONMENT", "production" if is_production else "dev"),
+        # The OTLP/HTTP collector's base URL, as OpenTelemetry defines it (traces go to its /v1/traces).
+        otel_exporter_otlp_endpoint=env.str("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/"),
+        otel_service_name=env.str("OTEL_SERVICE_NAME", "api-python"),
+        db_engine=env.str("DB_ENGINE", "postgresql", validate=validate.OneOf(DB_ENGINES)),
         db_name=env.str("DB_NAME", "appdb"),
         db_user=env.str("DB_USER", "appuser"),
         db_password=env.str("DB_PASSWORD", "apppass"),
@@ -116,10 +137,14 @@ def load_config(env: Env | None = None) -> Config:
         db_conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
         sqlite_path=env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
         jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),
-        jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=lambda v: v in JWT_ALGORITHMS),
+        # The secret before the last rotation: JWTs it signed are accepted until they expire.
+        jwt_secret_previous=env.str("JWT_SECRET_PREVIOUS", ""),
+        jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=validate.OneOf(JWT_ALGORITHMS)),
         jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
+        # How long Bearer renewals may go on after Bitrix24 last vouched for the user (placement data).
+        jwt_max_age_hours=env.int("JWT_MAX_AGE_HOURS", 24, validate=lambda v: v >= 1),
         # How long a process trusts its last look at an account's status (revocation delay); at most 10 s.
-        access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=lambda v: 0 <= v <= 10),
+        access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=validate.Range(min=0, max=10)),
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
         client_secret=env.str("CLIENT_SECRET", PLACEHOLDER_CLIENT_SECRET),
         bitrix24_oauth_server=env.str("BITRIX24_OAUTH_SERVER", DEFAULT_OAUTH_SERVER).rstrip("/"),
@@ -131,6 +156,8 @@ def load_config(env: Env | None = None) -> Config:
         max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
         admin_login_max_failures=env.int("ADMIN_LOGIN_MAX_FAILURES", 5),
         admin_login_lockout_seconds=env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60),
+        # Proxies in front that append the address they saw to X-Forwarded-For (the compose stack's TLS proxy: 1).
+        trusted_proxy_count=env.int("TRUSTED_PROXY_COUNT", 0, validate=lambda v: v >= 0),
         trust_x_forwarded_proto=env.bool("TRUST_X_FORWARDED_PROTO", is_production),
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),
@@ -139,12 +166,12 @@ def load_config(env: Env | None = None) -> Config:
         celery_broker_url=env.str("CELERY_BROKER_URL", "")
         or env.str("RABBITMQ_DSN", "")
         or _compose_broker_url(env.str("RABBITMQ_USER", "appuser"), env.str("RABBITMQ_PASSWORD", "apppass")),
-        rabbitmq_prefetch=env.int("RABBITMQ_PREFETCH", 1, validate=lambda v: v >= 1),
+        rabbitmq_prefetch=env.int("RABBITMQ_PREFETCH", 1, validate=validate.Range(min=1)),
         token_refresh_enabled=env.bool("TOKEN_REFRESH_ENABLED", False),
         token_refresh_window_minutes=window_minutes,
         # A sweep at least every window, so every expiring token is seen before it expires.
         token_refresh_interval_seconds=env.int(
-            "TOKEN_REFRESH_INTERVAL_SECONDS", 300, validate=lambda v: 1 <= v < window_minutes * 60
+            "TOKEN_REFRESH_INTERVAL_SECONDS", 300, validate=validate.Range(min=1, max=window_minutes * 60 - 1)
         ),
     )
 

@@ -1,12 +1,24 @@
 """Gunicorn settings of the production image: `gunicorn wsgi:application --bind 0.0.0.0:8000 -c gunicorn.conf.py`.
 
-Gunicorn's own knobs are read from the environment here (the Django settings stay in config.py).
+Gunicorn's own knobs are read from the environment here (the Django settings stay in config.py, which also says
+the log format).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+
+from gunicorn.arbiter import Arbiter
+
+import config as config_module
+
+# Gunicorn runs this file again on a reload (SIGHUP): the environment and `.env` are read again then, so the workers
+# forked next get the new values (secrets included). The master reads its log format here and imports nothing else
+# of the app (see _refuse_unsafe_settings). Not named `config`: gunicorn takes every top-level name of this file that
+# matches one of its settings.
+app_config = importlib.reload(config_module).config
 
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
@@ -51,18 +63,51 @@ errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
+if app_config.log_format == "json":
+    # LOG_FORMAT=json: the app writes one JSON line per request, with its id and account (main/request_log.py), so
+    # gunicorn's text access line would only repeat it. Gunicorn's own lines (start, workers, errors) are JSON too:
+    # every line the server prints is then one JSON object.
+    from gunicorn.glogging import Logger
 
-def on_starting(server) -> None:
-    """Run Django's system checks before binding, as `manage.py` does, so that production refuses to start with
-    placeholder or weak secrets (main/checks.py) instead of serving with them."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
-    import django
-    from django.core.management import call_command
-    from django.core.management.base import SystemCheckError
+    from main.logging import JsonFormatter
 
-    django.setup()
-    try:
-        call_command("check")
-    except SystemCheckError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
+    class JsonLogger(Logger):
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+    accesslog = None
+    logger_class = JsonLogger
+
+
+def post_worker_init(worker) -> None:
+    """Each worker, once it has loaded the app and before it serves: refuse unsafe settings, mask gunicorn's logs."""
+    _refuse_unsafe_settings()
+    _mask_secrets_in_gunicorn_logs(worker)
+
+
+def _refuse_unsafe_settings() -> None:
+    """Run Django's system checks, deployment checks included, so that production refuses to run with placeholder
+    or weak secrets, wildcard hosts or without its static files (main/checks.py).
+
+    In the workers, not the master: the master never imports Django, so the workers it forks, also after a reload
+    (SIGHUP), import the settings themselves and read a changed `.env`. Checked in the master, the settings would
+    be imported there once, and every later worker would inherit the old secrets. A worker that finds an error
+    exits before serving, and gunicorn then stops ("Worker failed to boot").
+    """
+    from django.core.checks import run_checks
+
+    errors = [message for message in run_checks(include_deployment_checks=True) if message.is_serious()]
+    if errors:
+        print("System check identified errors:", *errors, sep="\n", file=sys.stderr, flush=True)
+        raise SystemExit(Arbiter.WORKER_BOOT_ERROR)
+
+
+def _mask_secrets_in_gunicorn_logs(worker) -> None:
+    """Gunicorn's error log quotes a malformed request line whole, query string and tokens included: its loggers
+    get the app's masking filter (main/logging.py) too."""
+    from main.logging import RedactSecretsFilter
+
+    for logger in (worker.log.error_log, worker.log.access_log):
+        logger.addFilter(RedactSecretsFilter())

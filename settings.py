@@ -4,12 +4,15 @@ The app (`main/`) reads its own settings below from here, never from `config`, s
 `override_settings`.
 """
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
 from config import BASE_DIR, config
 
 SECRET_KEY = config.jwt_secret
+# After a rotation, admin sessions signed with the previous secret stay valid too.
+SECRET_KEY_FALLBACKS = [config.jwt_secret_previous] if config.jwt_secret_previous else []
 DEBUG = config.debug
 
 ALLOWED_HOSTS = [*config.public_hostnames, "localhost", "127.0.0.1", "api-python"]
@@ -23,10 +26,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    "axes",
     "main",
 ]
 
 MIDDLEWARE = [
+    # First, so every answer carries X-Request-ID and every log line of the request knows it (main/request_log.py).
+    "main.request_log.request_log_middleware",
+    # A span per request when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise it leaves the chain at start-up.
+    "main.middleware.tracing_middleware",
     "corsheaders.middleware.CorsMiddleware",
     "main.middleware.request_secrets_middleware",
     "django.middleware.security.SecurityMiddleware",
@@ -38,7 +46,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a login refused for too many failures into AXES_LOCKOUT_CALLABLE's answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: it refuses a login that failed too often before Django checks the password.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "urls"
 WSGI_APPLICATION = "wsgi.application"
@@ -76,9 +89,6 @@ else:
         }
     }
 
-# Per-process cache, used only by the admin login throttle (main/admin_login.py).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- The app's own settings ------------------------------------------------------------------------------------
@@ -95,10 +105,21 @@ BITRIX24_TIMEOUT = config.bitrix24_timeout
 BITRIX24_MAX_RETRIES = config.bitrix24_max_retries
 # The backend's own JWTs (main/jwts.py).
 JWT_SECRET = config.jwt_secret
+JWT_SECRET_PREVIOUS = config.jwt_secret_previous  # "" when no rotation is under way
 JWT_ALGORITHM = config.jwt_algorithm
 JWT_LIFETIME_MINUTES = config.jwt_lifetime_minutes
+JWT_MAX_AGE_HOURS = config.jwt_max_age_hours
 # How long a process trusts its last look at an account's status (main/access.py).
 ACCESS_CHECK_SECONDS = config.access_check_seconds
+# Logs, error reports and traces; Sentry and OpenTelemetry are off, and not even imported, while these are empty.
+# `text` or `json` (main/logging.py's JsonFormatter; the app then logs each request: main/request_log.py).
+LOG_FORMAT = config.log_format
+# Errors to Sentry, scrubbed of every credential (main/sentry.py).
+SENTRY_DSN = config.sentry_dsn
+SENTRY_ENVIRONMENT = config.sentry_environment
+# Spans of requests and of calls to Bitrix24 to an OTLP/HTTP collector (main/tracing.py).
+OTEL_EXPORTER_OTLP_ENDPOINT = config.otel_exporter_otlp_endpoint
+OTEL_SERVICE_NAME = config.otel_service_name
 
 # --- Background work: Celery on RabbitMQ (celery_app.py, main/tasks.py) ---------------------------------------
 # On: POST /api/app-events checks what it can at once, queues the event and answers; a worker applies it.
@@ -161,9 +182,19 @@ STORAGES = {
 
 # The admin's CSRF failures answer in JSON like everything else (main/views.py).
 CSRF_FAILURE_VIEW = "main.views.csrf_failure"
-# Failed admin logins per username and address before the login answers 429 (main/admin_login.py).
-ADMIN_LOGIN_MAX_FAILURES = config.admin_login_max_failures
-ADMIN_LOGIN_LOCKOUT_SECONDS = config.admin_login_lockout_seconds
+# Failed admin logins (django-axes): counted per username and client address in the database (axes' tables), so
+# every worker shares them. At AXES_FAILURE_LIMIT the login answers 429 (main/admin_login.py) until
+# AXES_COOLOFF_TIME has passed since the last failure; a successful login clears the count.
+AXES_FAILURE_LIMIT = config.admin_login_max_failures
+AXES_COOLOFF_TIME = dt.timedelta(seconds=config.admin_login_lockout_seconds)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "main.admin_login.client_address"
+AXES_LOCKOUT_CALLABLE = "main.admin_login.lockout_response"
+# Failures are logged with username and address (the password never); the stored form data leaves out the CSRF token.
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+# Proxies in front that append the client's address to X-Forwarded-For (main/admin_login.py reads it behind them).
+TRUSTED_PROXY_COUNT = config.trusted_proxy_count
 
 # Bodies over this size are refused with 413 by `collect_request_data`.
 DATA_UPLOAD_MAX_MEMORY_SIZE = config.max_body_bytes
@@ -192,15 +223,23 @@ LOGGING = {
         "line": {
             "()": "main.logging.OneLineFormatter" if config.is_production else "logging.Formatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        }
+        },
+        "json": {"()": "main.logging.JsonFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "line",
+            "formatter": "json" if config.log_format == "json" else "line",
             "filters": ["redact_secrets"],
         },
     },
     "root": {"handlers": ["stdout"], "level": config.log_level},
+    # Django's own defaults (django.utils.log.DEFAULT_LOGGING) give these loggers handlers without the filter: the
+    # console (DEBUG on), which printed every django.* record a second time, unmasked; mail_admins; and runserver's
+    # request log, which printed query strings with tokens. No handlers here: their records reach the root's.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},  # INFO, as Django's default: no SQL with its values at DEBUG
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }

@@ -2,12 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from main.admin_login import admin_login
 from main.urls import api_not_found
 
 urlpatterns = [
-    # Ahead of the admin's own login URL: the same view, refusing a username that failed too often.
-    path("api/admin/login/", admin_login),
     path("api/admin", RedirectView.as_view(url="/api/admin/", permanent=True)),  # before the /api catch-all
     path("api/admin/", admin.site.urls),
     path("", include("main.urls")),

@@ -1,81 +1,46 @@
-"""Failed admin logins: each one is logged (never the password) and, after too many, the login is refused.
+"""What django-axes asks of the project for the admin login (the AXES_* settings configure the rest).
 
-Failures are counted per username and client address in Django's cache for ADMIN_LOGIN_LOCKOUT_SECONDS from the
-first failure; from the ADMIN_LOGIN_MAX_FAILURES-th on, `admin_login` answers 429 without checking the password.
-A successful login clears the count (`MainConfig.ready()` connects both receivers). The default cache is per
-process: with several workers, give Django a shared cache (e.g. Redis) so the limit holds across them.
+Axes counts failed logins per username and client address in the database, so every worker shares the count, and
+refuses a login from the AXES_FAILURE_LIMIT-th failure on until AXES_COOLOFF_TIME has passed. It logs each failure
+with the username and address (never the password).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import ipaddress
 from http import HTTPStatus
 
 from django.conf import settings
-from django.contrib import admin
-from django.contrib.auth.forms import UsernameField
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-logger = logging.getLogger("main.admin_login")
 
+def client_address(request: HttpRequest) -> str:
+    """AXES_CLIENT_IP_CALLABLE: the address failures are counted for.
 
-def max_failures() -> int:
-    return settings.ADMIN_LOGIN_MAX_FAILURES
-
-
-def lockout_seconds() -> int:
-    return settings.ADMIN_LOGIN_LOCKOUT_SECONDS
-
-
-def _client_address(request: HttpRequest) -> str:
-    # REMOTE_ADDR, not X-Forwarded-For: a client can write that header. Behind a proxy this counts per username.
+    REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies are in front, each appending the address it saw to
+    X-Forwarded-For: then the address the outermost of them saw, `count` entries from the right. Entries further left
+    are whatever the client sent, so they are never read, and without trusted proxies neither is the header. An
+    entry that is not an address means the proxies are not as configured: REMOTE_ADDR then.
+    """
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if count and len(forwarded) >= count and _is_address(forwarded[-count]):
+        return forwarded[-count]
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _key(username: str, request: HttpRequest) -> str:
-    # Cleaned as the login form cleans it (stripped, NFKC), so spelling variants of one username share a count.
-    username = UsernameField().to_python(username)
-    digest = hashlib.sha256(f"{username}\0{_client_address(request)}".encode()).hexdigest()
-    return f"admin-login-failures:{digest}"
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
-def failures(username: str, request: HttpRequest) -> int:
-    return cache.get(_key(username, request), 0)
-
-
-def count_failed_login(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
-    if request is None:  # not a login over HTTP (e.g. `authenticate()` in a shell)
-        return
-    username = credentials.get("username", "")
-    key = _key(username, request)
-    cache.add(key, 0, lockout_seconds())
-    count = cache.incr(key)
-    logger.warning(
-        "Failed admin login for username %r from %s (%d of %d allowed)",
-        username,
-        _client_address(request),
-        count,
-        max_failures(),
-    )
-
-
-def clear_failed_logins(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    if request is not None:
-        cache.delete(_key(user.get_username(), request))
-
-
-def admin_login(request: HttpRequest, **kwargs) -> HttpResponse:
-    """The admin's login view, refusing a username that failed too often from this address."""
-    username = request.POST.get("username", "") if request.method == "POST" else ""
-    if username and failures(username, request) >= max_failures():
-        logger.warning(
-            "Refused admin login for username %r from %s: too many failures", username, _client_address(request)
-        )
-        response = JsonResponse(
-            {"error": "Too many failed logins; try again later"}, status=HTTPStatus.TOO_MANY_REQUESTS
-        )
-        response["Retry-After"] = str(lockout_seconds())
-        return response
-    return admin.site.login(request, **kwargs)
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
+) -> JsonResponse:
+    """AXES_LOCKOUT_CALLABLE: the answer to a login refused for too many failures, in the API's JSON."""
+    response = JsonResponse({"error": "Too many failed logins; try again later"}, status=HTTPStatus.TOO_MANY_REQUESTS)
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

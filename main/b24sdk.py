@@ -11,6 +11,8 @@
   user's token; it may follow only to a host a placement's DOMAIN could name (main/placement_data.py).
 - `use_oauth_server()`: the OAuth server's address is a class constant of the SDK; BITRIX24_OAUTH_SERVER replaces
   it (a fake Bitrix24 in tests and benchmarks).
+- `keep_ports_of_redirects()`: the SDK takes a moved portal's new domain from the redirect without its port, so a
+  self-hosted portal on a port would be called on 443 (and fail the host check).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from __future__ import annotations
 import functools
 import threading
 from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlsplit
 
 import requests
 from b24pysdk import BitrixApp, BitrixToken
 from b24pysdk.api.requesters import BitrixOAuthRequester
 from b24pysdk.api.responses import BitrixAppInfoResponse
 from b24pysdk.credentials import AbstractBitrixToken
+from b24pysdk.errors import BitrixResponse302JSONDecodeError
 from django.conf import settings
 
 from main.exceptions import PortalRedirectRefused
@@ -77,6 +81,18 @@ class VerificationToken(GuardedDomainToken, BitrixToken):
     twice)."""
 
     _AUTO_REFRESH_EXPIRED_TOKEN = False
+
+
+def _redirect_host(error: BitrixResponse302JSONDecodeError) -> str | None:
+    """The redirect's `host[:port]`, as a placement's DOMAIN names a portal."""
+    parts = urlsplit(error.redirect_url or "")
+    if not parts.hostname:
+        return None
+    return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+
+
+def keep_ports_of_redirects() -> None:
+    BitrixResponse302JSONDecodeError.new_domain = property(_redirect_host)
 
 
 def use_oauth_server(base_url: str) -> None:

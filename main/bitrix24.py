@@ -23,7 +23,6 @@ from b24pysdk.errors import (
     BitrixRequestError,
     BitrixRequestTimeout,
     BitrixResponseError,
-    BitrixValidationError,
 )
 from django.conf import settings
 
@@ -50,8 +49,6 @@ class Credentials(Protocol):
     domain: str
     member_id: str
     oauth_token: OAuthToken | None
-
-    def validate_against_app_info(self, app_info: B24AppInfoResult) -> bool: ...
 
 
 def _answer(call: Callable[[], T], refusal: Callable[[BitrixAPIError], ApiError]) -> T:
@@ -96,10 +93,11 @@ def verified_app_info(credentials: Credentials) -> B24AppInfoResult:
     app_info = _answer(
         lambda: token.get_app_info(**_limits()).result, _token_refusal("Bitrix24 rejected the access token")
     )
-    try:
-        credentials.validate_against_app_info(app_info)  # member_id and domain
-    except BitrixValidationError as error:
-        raise PlacementRejected() from error
+    # member_id and domain, compared here: b24pysdk's event check compares the host of `client_endpoint` without
+    # its port, so a self-hosted portal on a port could never pass.
+    install = app_info.install
+    if (install.member_id, install.domain) != (credentials.member_id, credentials.domain):
+        raise PlacementRejected()
     if app_info.client_id != token.bitrix_app.client_id:
         raise PlacementRejected()
     return app_info

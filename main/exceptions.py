@@ -36,6 +36,13 @@ class ExpiredJWTToken(ApiError):
     default_message = "JWT token has expired"
 
 
+class ReauthenticationRequired(ApiError):
+    """A Bearer renewal of a JWT whose `auth_time` is JWT_MAX_AGE_HOURS old: Bitrix24 must vouch for the user again."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "Fresh placement data is needed: this session is too old to renew its JWT"
+
+
 class AccountInactive(ApiError):
     """The account is blocked or deleted, or the app was uninstalled from its portal."""
 

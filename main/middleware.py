@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 
 from main.logging import forget_request_secrets, remember_secrets
@@ -19,3 +21,13 @@ def request_secrets_middleware(get_response: Callable[[HttpRequest], HttpRespons
             forget_request_secrets()
 
     return middleware
+
+
+def tracing_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """A span per request (main/tracing.py) when OTEL_EXPORTER_OTLP_ENDPOINT is set. Without it this middleware
+    leaves the chain when Django loads it, and OpenTelemetry is never imported: tracing off costs nothing."""
+    if not settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+        raise MiddlewareNotUsed
+    from main.tracing import traced
+
+    return traced(get_response)

@@ -18,7 +18,7 @@ from main.jwts import issue_jwt
 from main.placement_data import parse_placement_data
 from main.utils.authorized_request import AuthorizedRequest
 from main.utils.decorators.api_view import api_view
-from main.utils.decorators.auth_required import account_id_allowed_by, auth_required, bearer_token
+from main.utils.decorators.auth_required import allowed_jwt, auth_required, bearer_token
 
 
 @api_view("GET")
@@ -53,14 +53,15 @@ def install(request: HttpRequest) -> JsonResponse:
     if token is None:
         install_from_placement(parse_placement_data(request.data), details)
     else:
-        install_for_account(account_id_allowed_by(token), details)
+        install_for_account(allowed_jwt(token).account_id, details)
     return JsonResponse({"message": "Installation successful"})
 
 
 @api_view("POST")
 @auth_required
 def get_token(request: AuthorizedRequest) -> JsonResponse:
-    return JsonResponse({"token": issue_jwt(request.bitrix24_account.pk)})
+    """A new JWT: for placement data, or for a Bearer JWT whose `auth_time` is not JWT_MAX_AGE_HOURS old yet."""
+    return JsonResponse({"token": issue_jwt(request.bitrix24_account.pk, auth_time=request.auth_time)})
 
 
 @api_view("GET")

@@ -1,6 +1,7 @@
 import io
 import logging
 import os
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -92,11 +93,25 @@ def portal_admin(fake_b24, account):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
-    """Each test starts with no cached account access answers and no failed admin logins."""
-    from django.core.cache import cache
-
+def _fresh_access_answers():
+    """Each test starts with no cached account access answers."""
     from main.access import recent_answers
 
     recent_answers.clear()
-    cache.clear()
+
+
+@pytest.fixture
+def leaky_request(account):
+    """POSTs to tests/support/failing_views.py's leaky view with placement credentials and a Bearer JWT; returns
+    the response and the secrets it carried."""
+    from django.conf import settings
+
+    def send(client):
+        token = issue_jwt(account.pk)
+        placement = {"AUTH_ID": secrets.token_hex(35), "REFRESH_ID": secrets.token_hex(35)}
+        response = client.post(
+            "/leaky", placement, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+        return response, (settings.JWT_SECRET, CLIENT_SECRET, *placement.values(), token)
+
+    return send

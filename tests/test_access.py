@@ -1,5 +1,5 @@
-"""Who may act (main/access.py), and what it costs to ask: the account lifecycle (`status`: new, active, blocked, deleted), an
-uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
+"""Who may act (main/access.py), and what it costs to ask: the account lifecycle (`status`: new, active, blocked,
+deleted), an uninstalled app, ACCESS_CHECK_SECONDS, and placements whose access token Bitrix24 already confirmed.
 
 The PHP backend (or an operator) blocks or deletes accounts by writing `status`; these tests write the rows the
 same way, then call the API as the frontend does.
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from main.jwts import account_id_from_jwt
+from main.jwts import verify_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import PORTAL_A
 from tests.support.invariants import assert_refused, rows
@@ -98,7 +98,7 @@ def test_placement_with_an_access_token_already_confirmed_does_not_ask_bitrix24_
     response = _post_placement(client, placement)
 
     assert response.status_code == 200
-    assert account_id_from_jwt(response.json()["token"]) == account.pk
+    assert verify_jwt(response.json()["token"]).account_id == account.pk
     assert fake_b24.calls_to(APP_INFO) == 1  # the first call's only
     assert rows() == before
 

@@ -6,7 +6,7 @@ import json
 import jwt
 import pytest
 
-from main.jwts import account_id_from_jwt, issue_jwt
+from main.jwts import issue_jwt, verify_jwt
 from main.models import Bitrix24Account
 from tests.support.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
 
@@ -45,13 +45,14 @@ def test_bearer_jwt_round_trip_reaches_the_view_without_calling_bitrix24(client,
     assert fake_b24.requests == []
 
 
-def test_jwt_claims_are_account_id_iat_and_exp(account):
+def test_jwt_claims_are_account_id_iat_exp_and_auth_time(account):
     claims = jwt.decode(issue_jwt(account.pk, minutes=5), SECRET, algorithms=["HS256"])
 
-    assert set(claims) == {"account_id", "iat", "exp"}
+    assert set(claims) == {"account_id", "iat", "exp", "auth_time"}
     assert claims["account_id"] == str(account.pk)
     assert claims["exp"] - claims["iat"] == 300
-    assert account_id_from_jwt(issue_jwt(account.pk)) == account.pk
+    assert claims["auth_time"] == claims["iat"]  # issued for placement data: Bitrix24 vouched just now
+    assert verify_jwt(issue_jwt(account.pk)).account_id == account.pk
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ def test_placement_creates_account_and_returns_a_jwt_for_it(client, fake_b24):
     assert account.current_scope == ["crm", "user"]
     assert account.application_version == 3
     assert account.expires_timestamp > dt.datetime.now(dt.UTC).timestamp() + 3000
-    assert account_id_from_jwt(response.json()["token"]) == account.pk
+    assert verify_jwt(response.json()["token"]).account_id == account.pk
     assert fake_b24.calls_to("/rest/app.info/") == 1
 
 

@@ -201,7 +201,8 @@ def test_compose_backend_dev_mounts_code_production_does_not(project):
         assert api["environment"]["BUILD_TARGET"] == target
         assert api["environment"]["DB_HOST"] == "database"  # the compose service wins over .env's
         assert api["environment"]["JWT_SECRET"] == "from-the-env-file-0123456789abcdef"  # env_file .env
-        assert {"published": 8000, "target": 8000} in api["ports"]
+        assert api["ports"] == ["127.0.0.1:8000:8000/tcp"]  # only the TLS proxy on this host reaches it
+        assert api["environment"]["TRUSTED_PROXY_COUNT"] == "1"  # that proxy
         assert api["depends_on"] == {"database": {"condition": "service_healthy"}}
     assert dev["services"]["api-python"]["volumes"] == [f"{project}:/app:rw"]
     assert "volumes" not in prod["services"]["api-python"]
@@ -219,7 +220,8 @@ def test_compose_celery_services_run_the_backend_image_after_rabbitmq_is_healthy
         assert (worker["profiles"], beat["profiles"]) == (["queue"], ["beat"])
         for celery in (worker, beat):
             assert celery["build"] == api["build"] == {"context": str(project), "target": target}
-            assert celery["environment"] == api["environment"]  # .env, with the compose database
+            # .env, with the compose database; the address of the proxy in front concerns web requests only
+            assert celery["environment"] == {k: v for k, v in api["environment"].items() if k != "TRUSTED_PROXY_COUNT"}
             assert celery["environment"]["DB_HOST"] == "database"
             assert celery["entrypoint"] == ["celery", "-A", "celery_app"]  # no second `migrate`
             assert celery["healthcheck"] == {"test": ["NONE"]}  # the image's asks a web server
@@ -233,6 +235,30 @@ def test_compose_celery_services_run_the_backend_image_after_rabbitmq_is_healthy
         assert beat["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
     assert dev["services"]["python-worker"]["volumes"] == [f"{project}:/app:rw"]  # the API's code
     assert "volumes" not in prod["services"]["python-worker"]
+    # A worker on this machine (`make worker`) and the management UI reach development's broker on loopback only;
+    # production's is reached on compose's network alone.
+    assert dev["services"]["rabbitmq"]["ports"] == ["127.0.0.1:5672:5672/tcp", "127.0.0.1:15672:15672/tcp"]
+    assert "ports" not in prod["services"]["rabbitmq"]
+
+
+def test_production_stack_publishes_nothing_beyond_this_hosts_loopback(project):
+    (project / "frontend").mkdir()
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1")
+    _, prod_profiles, _ = _profiles(project)
+
+    _, prod = _compose_configs(project)
+
+    published = [port for name in _active(prod, prod_profiles) for port in prod["services"][name].get("ports", [])]
+    assert published == ["127.0.0.1:8000:8000/tcp"]
+
+
+def test_trusted_proxy_count_from_the_env_file_wins_over_the_stacks_default(project):
+    _write_env(project, TRUSTED_PROXY_COUNT="2")
+
+    dev, prod = _compose_configs(project)
+
+    assert dev["services"]["api-python"]["environment"]["TRUSTED_PROXY_COUNT"] == "2"
+    assert prod["services"]["api-python"]["environment"]["TRUSTED_PROXY_COUNT"] == "2"
 
 
 def test_compose_config_creates_env_from_example(project):

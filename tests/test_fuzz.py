@@ -206,8 +206,8 @@ def _check_invariants(response, before: list[tuple], credentials: list[str], log
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data())
-def test_any_request_gets_a_clean_json_answer_and_refusals_write_nothing(data, fake_b24, account, caplog):
-    request = data.draw(requests(fake_b24, account))
+def test_any_request_gets_a_clean_json_answer_and_refusals_write_nothing(data, fake_b24, portal_admin, caplog):
+    request = data.draw(requests(fake_b24, portal_admin))
     client = Client(enforce_csrf_checks=True)
     before = rows()
     caplog.clear()

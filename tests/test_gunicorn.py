@@ -8,13 +8,19 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlencode
 
+import jwt
 import pytest
 
 from tests.support.databases import Database, configured_server, throwaway_database
@@ -38,6 +44,8 @@ from tests.support.paths import REPO_ROOT
 
 PRODUCTION = dockerfile_stages()["production"]
 SUPERUSER = {"username": "admin", "email": "admin@example.test", "password": "Adm1n-" + secrets.token_hex(8)}
+# A hang guard for a reload that never takes effect, not a speed requirement.
+RELOAD_TIMEOUT = 30
 
 
 def _instruction(stage: list[str], name: str) -> str:
@@ -159,25 +167,41 @@ def test_admin_login_page_has_its_css(gunicorn):
         assert css.body
 
 
-def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
-    login = request(gunicorn.port, "GET", "/api/admin/login/")
+def _admin_login(port: int, username: str, password: str) -> Answer:
+    """The admin's login form filled in and posted, as a browser does (CSRF cookie and field)."""
+    login = request(port, "GET", "/api/admin/login/")
     csrf_cookie = login.cookie("csrftoken")
     csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.body.decode()).group(1)
-
-    form = urlencode({"username": SUPERUSER["username"], "password": SUPERUSER["password"]})
-    signed_in = request(
-        gunicorn.port,
+    form = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf_field})
+    return request(
+        port,
         "POST",
         "/api/admin/login/?next=/api/admin/",
-        f"{form}&csrfmiddlewaretoken={csrf_field}".encode(),
+        form.encode(),
         {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
     )
+
+
+def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
+    signed_in = _admin_login(gunicorn.port, SUPERUSER["username"], SUPERUSER["password"])
     session = signed_in.cookie("sessionid")
     index = request(gunicorn.port, "GET", "/api/admin/", headers={"Cookie": f"sessionid={session}"})
 
     assert signed_in.status == 302
     assert index.status == 200
     assert "Site administration" in index.body.decode()
+
+
+def test_failed_admin_logins_through_the_production_server_lock_out_with_a_json_429(gunicorn):
+    # Each login on a connection of its own, which the kernel spreads over the workers (SO_REUSEPORT): the count
+    # lives in the database, not in a worker.
+    statuses = [_admin_login(gunicorn.port, "intruder", f"guess-{n}").status for n in range(5)]
+    refused = _admin_login(gunicorn.port, "intruder", "guess-5")
+
+    assert statuses == [200] * 4 + [429]
+    assert (refused.status, refused.json()) == (429, {"error": "Too many failed logins; try again later"})
+    assert refused.headers["Retry-After"] == "900"
+    assert "guess-" not in gunicorn.output()
 
 
 def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
@@ -193,6 +217,22 @@ def test_access_log_names_paths_but_no_query_string_or_token(gunicorn, oauth):
     assert answer.status == 200
     assert '"POST /api/getToken" 200' in log
     for secret in (grant.access_token, grant.refresh_token, token, CLIENT_SECRET):
+        assert secret not in log
+
+
+def test_error_log_masks_the_tokens_of_a_malformed_request_line(gunicorn, oauth):
+    grant, application_token = oauth.fake.grant(), "app-token-" + secrets.token_hex(8)
+    query = urlencode({**oauth.fake.placement(grant), "auth[application_token]": application_token})
+
+    # A control character makes the request line invalid: gunicorn's error log quotes it whole.
+    with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=30) as connection:
+        connection.sendall(f"GET /api/list?{query}\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        assert connection.recv(100).startswith(b"HTTP/1.1 400")
+    gunicorn.wait_for_output("Invalid HTTP request line")
+
+    log = gunicorn.output()
+    assert "Invalid HTTP request line: 'GET /api/list?***" in log
+    for secret in (grant.access_token, grant.refresh_token, application_token):
         assert secret not in log
 
 
@@ -238,7 +278,67 @@ def test_production_refuses_to_start_with_placeholder_secrets(app_dir, productio
 
     assert result.returncode != 0
     assert "main.E001" in result.stderr
-    assert "Listening at" not in result.stdout + result.stderr
+    # The workers check before they serve (gunicorn.conf.py): no request was answered.
+    assert "Worker failed to boot" in result.stdout + result.stderr
+    assert '"GET ' not in result.stdout + result.stderr
+
+
+# ---- reloading (SIGHUP) a changed .env ------------------------------------------------------------------------------
+
+
+def _signed_with(token: str, secret: str) -> bool:
+    try:
+        jwt.decode(token, secret, algorithms=["HS256"])
+    except jwt.InvalidSignatureError:
+        return False
+    return True
+
+
+@contextmanager
+def _server_reading_env_file(
+    app_dir: Path, database: Database, oauth_url: str, tmp_path: Path
+) -> Iterator[tuple[Gunicorn, Path]]:
+    """The production container, and its `.env`, on a copy of the image's files whose JWT_SECRET comes from that
+    file (a variable of the environment would win over it)."""
+    app = tmp_path / "app"
+    shutil.copytree(app_dir, app)
+    env = _container_env(database, oauth_url)
+    (app / ".env").write_text(f"JWT_SECRET={env.pop('JWT_SECRET')}\n")
+    with Gunicorn(env, tmp_path / "gunicorn.log", _container_command(app), cwd=app) as server:
+        yield server, app / ".env"
+
+
+def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, throwaway_db, oauth, tmp_path):
+    with _server_reading_env_file(app_dir, throwaway_db, oauth.url, tmp_path) as (server, env_file):
+        old_secret = env_file.read_text().strip().removeprefix("JWT_SECRET=")
+        old_jwt = post_json(server.port, "/api/getToken", oauth.fake.placement(oauth.fake.grant())).json()["token"]
+        new_secret = secrets.token_urlsafe(48)
+        env_file.write_text(f"JWT_SECRET={new_secret}\nJWT_SECRET_PREVIOUS={old_secret}\n")
+
+        server.process.send_signal(signal.SIGHUP)
+        # Until the old workers are gone, some answers still come from them: wait for a new worker's.
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while True:
+            renewal = request(server.port, "POST", "/api/getToken", headers=bearer(old_jwt))
+            if renewal.status != 200 or not _signed_with(renewal.json()["token"], old_secret):
+                break
+            assert time.monotonic() < deadline, f"the reload kept the old JWT_SECRET:\n{server.output()}"
+            time.sleep(0.2)
+
+    assert _signed_with(old_jwt, old_secret)
+    assert renewal.status == 200  # the old JWT is accepted (JWT_SECRET_PREVIOUS)...
+    assert _signed_with(renewal.json()["token"], new_secret)  # ...and renewed with the new secret
+
+
+def test_sighup_with_an_unsafe_env_file_stops_the_server(app_dir, throwaway_db, oauth, tmp_path):
+    with _server_reading_env_file(app_dir, throwaway_db, oauth.url, tmp_path) as (server, env_file):
+        env_file.write_text("JWT_SECRET=short\n")
+
+        server.process.send_signal(signal.SIGHUP)
+        exit_code = server.process.wait(timeout=RELOAD_TIMEOUT)
+
+    assert exit_code != 0
+    assert "main.E001" in server.output()
 
 
 # ---- the entrypoint scripts' other paths ----------------------------------------------------------------------------

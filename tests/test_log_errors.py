@@ -1,42 +1,14 @@
 """`log_errors`: a failing view answers JSON 500 and is logged under the view's name, with no secret in log or
 answer.
 
-The failing views are routed by this module (`pytest.mark.urls`) and carry the project's real decorators
-(`api_view`), so the requests pass through the whole middleware stack as API calls do.
+The failing views are tests/support/failing_views.py's.
 """
 
-import secrets
-
 import pytest
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
 
-from main.jwts import issue_jwt
-from main.utils.decorators.api_view import api_view
-from tests.support.fake_bitrix24 import CLIENT_SECRET
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.support.failing_views")]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
-
-LOGGER = f"{__name__}.broken"
-
-
-@api_view("POST")
-def broken(request: HttpRequest) -> HttpResponse:
-    raise RuntimeError("the view broke")
-
-
-@api_view("POST")
-def leaky(request: HttpRequest) -> HttpResponse:
-    """A bug that quotes every credential it can reach in its exception message."""
-    authorization = request.headers.get("Authorization", "")
-    raise RuntimeError(
-        f"secrets {settings.JWT_SECRET} {settings.BITRIX24_CLIENT_SECRET} placement {request.data.get('AUTH_ID')} "
-        f"{request.data.get('REFRESH_ID')} header {authorization} token {authorization.partition(' ')[2]}"
-    )
-
-
-urlpatterns = [path("broken", broken), path("leaky", leaky)]
+LOGGER = "tests.support.failing_views.broken"
 
 
 @pytest.fixture
@@ -47,21 +19,6 @@ def development(settings):
 @pytest.fixture
 def production(settings):
     settings.DEBUG = False
-
-
-@pytest.fixture
-def leaky_request(account):
-    """POSTs to the leaky view with placement credentials and a Bearer JWT; returns the response and the secrets."""
-
-    def send(client):
-        token = issue_jwt(account.pk)
-        placement = {"AUTH_ID": secrets.token_hex(35), "REFRESH_ID": secrets.token_hex(35)}
-        response = client.post(
-            "/leaky", placement, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
-        )
-        return response, (settings.JWT_SECRET, CLIENT_SECRET, *placement.values(), token)
-
-    return send
 
 
 @pytest.mark.usefixtures("development")
@@ -105,7 +62,7 @@ def test_logged_exception_shows_no_secret_of_the_app_or_the_request(client, leak
 
     assert response.status_code == 500
     output = log_output.getvalue()
-    assert f"{__name__}.leaky Unhandled error in POST /leaky" in output
+    assert "tests.support.failing_views.leaky Unhandled error in POST /leaky" in output
     assert "RuntimeError: secrets" in output
     for secret in leaked:
         assert secret not in output

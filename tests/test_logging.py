@@ -48,6 +48,15 @@ def test_a_logged_exception_that_quotes_secrets_is_masked(log_output):
     assert "RuntimeError" in output
 
 
+def test_the_previous_jwt_secret_is_masked_too(log_output, settings):
+    settings.JWT_SECRET_PREVIOUS = "the-secret-before-the-rotation-0123456789abcdef"
+
+    logging.getLogger("main.test").warning("rotating from %s", settings.JWT_SECRET_PREVIOUS)
+
+    assert "rotating from ***" in log_output.getvalue()
+    assert settings.JWT_SECRET_PREVIOUS not in log_output.getvalue()
+
+
 def test_a_logged_event_body_has_its_credentials_masked(log_output):
     body = "event=ONAPPINSTALL&auth[access_token]=at-secret-1&auth[application_token]=apptoken-secret-2"
 

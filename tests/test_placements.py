@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import connections
 
-from main.jwts import account_id_from_jwt, issue_jwt
+from main.jwts import issue_jwt, verify_jwt
 from main.models import Bitrix24Account, PlacementRenewal
 from main.placements import RELEASED_ADDRESS
 from tests.support.fake_bitrix24 import PORTAL_A, Portal
@@ -26,7 +26,7 @@ def _get_token(client, placement: dict):
 
 def _account_of(response) -> Bitrix24Account:
     assert response.status_code == 200, response.content
-    return Bitrix24Account.objects.get(pk=account_id_from_jwt(response.json()["token"]))
+    return Bitrix24Account.objects.get(pk=verify_jwt(response.json()["token"]).account_id)
 
 
 # --- Portals that move, addresses that are reused ------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_concurrent_requests_with_one_expired_placement_spend_its_refresh_token_
         thread.join(timeout=30)
 
     assert [answer.status_code for answer in answers] == [200] * 4
-    assert len({account_id_from_jwt(answer.json()["token"]) for answer in answers}) == 1
+    assert len({verify_jwt(answer.json()["token"]).account_id for answer in answers}) == 1
     assert fake_b24.calls_to(TOKEN) == 1
     assert Bitrix24Account.objects.count() == 1
 

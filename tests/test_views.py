@@ -8,7 +8,7 @@ from django.db import connections
 from django.test import Client
 
 from config import config
-from main.jwts import account_id_from_jwt, issue_jwt
+from main.jwts import issue_jwt, verify_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from main.placement_data import REQUIRED_NUMBER_FIELDS, REQUIRED_TEXT_FIELDS
 from tests.support.fake_bitrix24 import PORTAL_A
@@ -76,7 +76,7 @@ def test_get_token_with_a_bearer_jwt_issues_a_new_token_for_the_same_account(cli
     claims = jwt.decode(token, config.jwt_secret, algorithms=[config.jwt_algorithm])
     assert claims["account_id"] == str(account.pk)
     assert claims["exp"] - claims["iat"] == config.jwt_lifetime_minutes * 60
-    assert account_id_from_jwt(token) == account.pk
+    assert verify_jwt(token).account_id == account.pk
 
 
 # --- install -----------------------------------------------------------------------------------------

@@ -13,3 +13,4 @@ class AuthorizedRequest(HttpRequest):
 
     data: dict[str, Any]
     bitrix24_account: Bitrix24Account
+    auth_time: int  # Unix seconds: when Bitrix24 last vouched for the caller (see `auth_required`)

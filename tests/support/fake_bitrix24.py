@@ -2,6 +2,7 @@
 
 The backend and b24pysdk run unchanged; `responses` intercepts their HTTP requests at the transport level and
 answers them from this object's state, the way Bitrix24 answers (see `../shared/bitrix24-protocol.md`).
+tests/support/fake_bitrix24_server.py serves the same answers (`respond`) over real HTTP or HTTPS.
 """
 
 from __future__ import annotations
@@ -289,17 +290,22 @@ class FakeBitrix24:
 
     # --- transport ------------------------------------------------------------------------------
 
-    def _callback(self, request) -> tuple[int, dict, str]:
-        parts = urlsplit(request.url)
-        failure = self.failing_rest_calls.get(parts.netloc)
-        if isinstance(failure, Exception):
-            raise failure
+    def respond(self, method: str, url: str, body: bytes | None) -> tuple[int, dict[str, str], str]:
+        """The HTTP answer (status, headers, body) to a request, for every transport (`install`'s `responses` and
+        tests/support/fake_bitrix24_server.py): a moved portal's old domain redirects, anything else is `answer`."""
+        parts = urlsplit(url)
         if parts.netloc in self.moved_domains:  # Bitrix24 redirects a moved portal's old domain, with an HTML body
-            self.requests.append((request.method, parts.path))
+            self.requests.append((method, parts.path))
             location = parts._replace(netloc=self.moved_domains[parts.netloc]).geturl()
             return 302, {"Location": location, "Content-Type": "text/html"}, "<html>Moved</html>"
-        status, payload = self.answer(request.method, request.url, request.body)
+        status, payload = self.answer(method, url, body)
         return status, {"Content-Type": "application/json"}, json.dumps(payload)
+
+    def _callback(self, request) -> tuple[int, dict[str, str], str]:
+        failure = self.failing_rest_calls.get(urlsplit(request.url).netloc)
+        if isinstance(failure, Exception):
+            raise failure
+        return self.respond(request.method, request.url, request.body)
 
     def install(self, mock: responses.RequestsMock) -> None:
         """Answer every HTTPS request from this fake (nothing reaches the network)."""

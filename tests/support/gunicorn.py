@@ -60,6 +60,14 @@ def production_env(database: Database, oauth_server: str = NO_BITRIX24, **overri
     }
 
 
+def collect_static(env: dict[str, str], app_dir: Path = REPO_ROOT) -> None:
+    """The admin's static files, collected as the production image's build does (once: `staticfiles/` is ignored by
+    git and Docker). Production refuses to start without them (main.E006)."""
+    if not (app_dir / "staticfiles" / "staticfiles.json").is_file():
+        command = [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"]
+        subprocess.run(command, cwd=app_dir, env={**env, "BUILD_TARGET": "production"}, check=True)
+
+
 def bound_locally(command: Sequence[str], port: int) -> list[str]:
     """`command` with the production image's bind address replaced by `port` of 127.0.0.1."""
     return [arg.replace(PRODUCTION_BIND, f"127.0.0.1:{port}") for arg in command]
@@ -123,6 +131,7 @@ class Gunicorn:
 
     def start(self) -> float:
         """Start it and wait for its first answer (`/api/healthz`); return the seconds that took."""
+        collect_static(self.env, self.cwd)
         started = time.monotonic()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)

@@ -8,13 +8,15 @@
    shape (main/placement_data.py), confirmed by Bitrix24's OAuth server (`app.info`; once per access token) and
    saved as the account (main/placements.py).
 
-Either way the view finds the account on `request.bitrix24_account`. Every refusal is an `ApiError`: 400 for
-malformed placement data, 401 for bad or expired JWTs and for placement data Bitrix24 does not confirm, 403 for a
-blocked, deleted or uninstalled account, 502/504 when Bitrix24 cannot be asked.
+Either way the view finds the account on `request.bitrix24_account`, and on `request.auth_time` when Bitrix24 last
+vouched for the caller: now for placement data, the JWT's `auth_time` for a Bearer request. Every refusal is an
+`ApiError`: 400 for malformed placement data, 401 for bad or expired JWTs and for placement data Bitrix24 does not
+confirm, 403 for a blocked, deleted or uninstalled account, 502/504 when Bitrix24 cannot be asked.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from functools import partial, wraps
 from typing import Any
@@ -24,7 +26,7 @@ from django.utils.functional import SimpleLazyObject
 
 from main.access import check_access
 from main.exceptions import InvalidJWTToken
-from main.jwts import account_id_from_jwt
+from main.jwts import VerifiedJWT, verify_jwt
 from main.models import Bitrix24Account
 from main.placement_data import parse_placement_data
 from main.placements import account_for_placement
@@ -58,18 +60,22 @@ def bearer_token(request: HttpRequest) -> str | None:
     return token
 
 
-def account_id_allowed_by(token: str) -> uuid.UUID:
-    """The account a JWT of ours names, once it may still act (main/access.py)."""
-    account_id = account_id_from_jwt(token)
-    check_access(account_id)
-    return account_id
+def allowed_jwt(token: str) -> VerifiedJWT:
+    """What a JWT of ours says, once its account may still act (main/access.py)."""
+    verified = verify_jwt(token)
+    check_access(verified.account_id)
+    return verified
 
 
 def authenticate(request: AuthorizedRequest) -> Bitrix24Account:
     token = bearer_token(request)
     if token is not None:
-        return _AccountFromJWT(account_id_allowed_by(token))
-    return account_for_placement(parse_placement_data(request.data))
+        verified = allowed_jwt(token)
+        request.auth_time = verified.auth_time
+        return _AccountFromJWT(verified.account_id)
+    account = account_for_placement(parse_placement_data(request.data))
+    request.auth_time = int(time.time())
+    return account
 
 
 def auth_required(view_func):
