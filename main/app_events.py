@@ -86,6 +86,10 @@ def _installed(event: OAuthEventData) -> None:
     now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
         installation = _installation_of(event)
+        if installation.status == AccountStatus.DELETED:
+            # Late (a queue delivers in any order) or replayed: only an install brings an uninstalled app back.
+            logger.info("Ignored ONAPPINSTALL for portal %s: the app was uninstalled", event.auth.member_id)
+            return
         token = event.auth.application_token
         fields = {"application_token": token}
         if installation.status == AccountStatus.NEW or set_automatically(installation.comment):

@@ -145,6 +145,16 @@ def test_onappuninstall_replayed_changes_nothing(client, fake_b24, confirmed):
     assert rows() == before
 
 
+def test_onappinstall_arriving_after_the_uninstall_changes_nothing(client, fake_b24, confirmed):
+    assert _post_event(client, fake_b24.event("ONAPPUNINSTALL", PORTAL_A)).status_code == 200
+    before = rows()
+
+    response = _post_event(client, fake_b24.event("ONAPPINSTALL", PORTAL_A, confirmed))
+
+    assert response.status_code == 200
+    assert rows() == before
+
+
 def test_onappuninstall_keeps_a_block_an_operator_set(client, fake_b24, confirmed):
     ApplicationInstallation.objects.update(status="blocked", comment="unpaid invoice")
 
