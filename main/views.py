@@ -6,14 +6,18 @@ from __future__ import annotations
 import time
 from http import HTTPStatus
 
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from main.app_events import process_event
 from main.bitrix24 import portal_answer
 from main.installations import InstallDetails, install_for_account, install_from_placement
 from main.jwts import issue_jwt
+from main.openapi import openapi_description
 from main.placement_data import parse_placement_data
 from main.utils.authorized_request import AuthorizedRequest
 from main.utils.decorators.api_view import api_view
@@ -86,6 +90,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         return JsonResponse({"status": "unhealthy", "database": "unavailable"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
     return JsonResponse({"status": "healthy", "database": "ok"})
+
+
+@api_view("GET")
+def openapi(request: HttpRequest) -> JsonResponse:
+    """The API's OpenAPI description (main/openapi.py); development only."""
+    if not settings.DEBUG:
+        return not_found(request)
+    return JsonResponse(openapi_description())
+
+
+@api_view("GET")
+def docs(request: HttpRequest) -> HttpResponse:
+    """Swagger UI showing the description, its files served by the backend (drf-spectacular-sidecar's copy of
+    swagger-ui-dist, through `staticfiles`), so the page works offline; development only."""
+    if not settings.DEBUG:
+        return not_found(request)
+    return render(request, "main/api_docs.html", {"openapi_url": reverse("openapi")})
 
 
 # --- Error pages: JSON like every other answer (wired in `urls.py` as Django's handler404/400/403/500) --------

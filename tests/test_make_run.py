@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -121,3 +122,16 @@ def test_make_superuser_creates_a_superuser_from_the_environment(tmp_path):
     [(username, email, is_staff, is_superuser, password_hash)] = rows
     assert (username, email, is_staff, is_superuser) == ("admin", "admin@example.com", 1, 1)
     assert check_password("a-long-admin-password-0123", password_hash)
+
+
+def test_make_run_serves_the_api_docs_and_their_files_itself(make_run):
+    page = request(make_run.port, "GET", "/api/docs")
+    files = re.findall(r'(?:src|href)="([^"]*)"', page.body.decode())
+    description = request(make_run.port, "GET", "/api/openapi.json")
+
+    assert (page.status, page.content_type) == (200, "text/html")
+    assert files
+    for path in files:
+        assert path.startswith("/api/static/"), path  # nothing from another host: the docs work offline
+        assert request(make_run.port, "GET", path).status == 200, path
+    assert (description.status, json.loads(description.body)["openapi"]) == (200, "3.1.0")
