@@ -225,12 +225,6 @@ _SCHEMAS: dict[str, Schema] = {
     "Error": _object({"error": {"type": "string"}}, description="Every refusal and failure: what is wrong."),
     "PlacementData": _placement_schema(form=False),
     "PlacementForm": _placement_schema(form=True),
-    "PlacementQuery": {
-        "type": "object",
-        "description": "Placement data, or a part of it, in the query string (Bitrix24 posts "
-        f"{', '.join(PLACEMENT_QUERY_FIELDS)} there); merged with the body's fields.",
-        "properties": _placement_properties(form=True),
-    },
     "AppEvent": _event_schema(),
     "Message": _object({"message": {"type": "string"}}),
     "Health": _object({"status": _const("healthy"), "backend": _const("python"), "timestamp": {"type": "number"}}),
@@ -325,15 +319,19 @@ def _error_response(status: HTTPStatus, description: str) -> Schema:
     return response
 
 
-_PLACEMENT_QUERY = {
-    "name": "placement",
-    "in": "query",
-    "required": False,
-    "style": "form",
-    "explode": True,
-    "description": "Placement data in the query string, field by field (`?DOMAIN=...&PROTOCOL=1`).",
-    "schema": {"$ref": "#/components/schemas/PlacementQuery"},
-}
+def _query_parameters(*names: str) -> list[Schema]:
+    """Placement fields in the query string, one parameter each: all of them for a GET, the ones Bitrix24 puts there
+    in its own POST for the others. Merged with the body's fields; the query string's value wins."""
+    properties = _placement_properties(form=True)
+    parameters = []
+    for name in names:
+        schema = {key: value for key, value in properties[name].items() if key != "description"}
+        parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+        parameter["description"] = properties[name]["description"]
+        if name in PLACEMENT_EXAMPLE:
+            parameter["example"] = str(PLACEMENT_EXAMPLE[name])
+        parameters.append(parameter)
+    return parameters
 
 
 def _placement_body(json_schema: str, form_schema: str, description: str) -> Schema:
@@ -359,7 +357,7 @@ def _authenticated_get(operation_id: str, summary: str, ok: Schema, *errors: HTT
             "summary": summary,
             "tags": ["Examples"],
             "security": _BEARER_OR_PLACEMENT,
-            "parameters": [_PLACEMENT_QUERY],
+            "parameters": _query_parameters(*_placement_properties(form=True)),
             "responses": _responses(ok, *_AUTH, *errors),
         }
     }
@@ -400,7 +398,7 @@ def _paths() -> dict[str, Schema]:
                 ),
                 "tags": ["Authentication"],
                 "security": _BEARER_OR_PLACEMENT,
-                "parameters": [_PLACEMENT_QUERY],
+                "parameters": _query_parameters(*PLACEMENT_QUERY_FIELDS),
                 "requestBody": _placement_body(
                     "PlacementData", "PlacementForm", "Placement data; none with a Bearer JWT."
                 ),
@@ -418,7 +416,7 @@ def _paths() -> dict[str, Schema]:
                 ),
                 "tags": ["App lifecycle"],
                 "security": _BEARER_OR_PLACEMENT,
-                "parameters": [_PLACEMENT_QUERY],
+                "parameters": _query_parameters(*PLACEMENT_QUERY_FIELDS),
                 "requestBody": _placement_body("Install", "InstallForm", "Placement data and the install's details."),
                 "responses": _responses(_answer("Installed.", "Message"), *_AUTH),
             }
