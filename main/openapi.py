@@ -25,6 +25,8 @@ from main.placement_data import (
     MAX_NUMBER,
     MAX_TEXT_LENGTH,
     PROTOCOLS,
+    REQUIRED_NUMBER_FIELDS,
+    REQUIRED_TEXT_FIELDS,
 )
 
 Schema = dict[str, Any]
@@ -86,17 +88,6 @@ def _placement_properties(*, form: bool) -> dict[str, Schema]:
     }
 
 
-_REQUIRED_PLACEMENT_FIELDS = [
-    "AUTH_ID",
-    "AUTH_EXPIRES",
-    "REFRESH_ID",
-    "DOMAIN",
-    "PROTOCOL",
-    "LANG",
-    "APP_SID",
-    "member_id",
-    "status",
-]
 _PLACEMENT_RULES = (
     "Bitrix24's OAuth data of the user in the app's iframe (`BX24.getAuth()`, or what Bitrix24 posts to the app's "
     "URL). Text fields hold printable characters only. The backend asks Bitrix24 (`app.info`) whether the access "
@@ -108,7 +99,7 @@ def _placement_schema(*, form: bool) -> Schema:
     return {
         "type": "object",
         "description": _PLACEMENT_RULES,
-        "required": _REQUIRED_PLACEMENT_FIELDS,
+        "required": [*REQUIRED_TEXT_FIELDS, *REQUIRED_NUMBER_FIELDS],
         "properties": _placement_properties(form=form),
     }
 
