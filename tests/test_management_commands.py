@@ -204,8 +204,16 @@ def test_b24_call_says_what_is_wrong_with_the_method_or_params(account, fake_b24
     assert fake_b24.requests == []
 
 
-@pytest.mark.django_db(transaction=True)  # the account's row committed, for the other process to read
-def test_manage_py_b24_call_exits_non_zero_with_no_traceback_and_no_token(account):
+@pytest.fixture
+def committed_account(transactional_db, account):
+    """`account` committed, for another process to read; deleted afterwards (the flush after a transactional test
+    leaves the unmanaged shared tables alone)."""
+    yield account
+    Bitrix24Account.objects.filter(pk=account.pk).delete()
+
+
+def test_manage_py_b24_call_exits_non_zero_with_no_traceback_and_no_token(committed_account):
+    account = committed_account
     """A real process whose calls to Bitrix24 fail: they go to a proxy on a closed local port (nothing leaves the
     machine), so the SDK's connection fails."""
     unreachable = f"http://127.0.0.1:{free_port()}"
