@@ -60,7 +60,11 @@ def wsgi_app(db) -> Callable:
         for signal in (request_started, request_finished):
             signal.disconnect(close_old_connections)
         try:
-            return list(app(environ, start_response))
+            response = app(environ, start_response)
+            try:
+                return list(response)
+            finally:
+                response.close()  # request_finished, as a WSGI server sends it
         finally:
             for signal in (request_started, request_finished):
                 signal.connect(close_old_connections)
