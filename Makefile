@@ -47,9 +47,10 @@ test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 bench: venv ## Benchmark the production server with wrk; writes bench/results.md (settings: bench/run.py)
 	$(BIN)/python -m bench.run
 
-lint: venv ## Check formatting and lint with ruff
+lint: venv ## Check formatting and lint with ruff, and types with mypy (main/ and the top-level modules)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 audit: venv ## Check the pinned requirements for known vulnerabilities (pip-audit; needs PyPI online, fails if it cannot check)
 	$(BIN)/pip-audit --strict --requirement requirements.txt

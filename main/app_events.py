@@ -104,7 +104,7 @@ def _installed(event: OAuthEventData) -> None:
     with transaction.atomic():
         installation = _installation_of(event)
         token = event.auth.application_token
-        fields = {"application_token": token}
+        fields: dict[str, object] = {"application_token": token}
         if installation.status == AccountStatus.NEW or set_automatically(installation.comment):
             fields.update(status=AccountStatus.ACTIVE, comment=None)
         # Only what differs is written: a replayed event changes nothing.

@@ -50,10 +50,10 @@ PLACEMENT_EXAMPLE: dict[str, Any] = {
 # Bitrix24's own POST to the app's URL puts these in the query string and the rest in form fields.
 PLACEMENT_QUERY_FIELDS = ("DOMAIN", "PROTOCOL", "LANG", "APP_SID")
 
-_DIGITS = {"type": "string", "pattern": "^[0-9]{1,10}$"}
-_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH}
-_HOST = {"type": "string", "maxLength": MAX_HOST_LENGTH, "pattern": f"^{HOST_NAME_PATTERN}$"}
-_APP_STATUS = {
+_DIGITS: Schema = {"type": "string", "pattern": "^[0-9]{1,10}$"}
+_TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH}
+_HOST: Schema = {"type": "string", "maxLength": MAX_HOST_LENGTH, "pattern": f"^{HOST_NAME_PATTERN}$"}
+_APP_STATUS: Schema = {
     "type": "string",
     "enum": list(APP_STATUSES),
     "description": "The app's status on the portal: F free, D demo, T trial, P paid, L local, S subscription.",
@@ -64,8 +64,10 @@ def _placement_properties(*, form: bool) -> dict[str, Schema]:
     """The fields of placement data (main/placement_data.py checks them): in a JSON object, or as form fields and
     query parameters, where every value is text."""
     whole_number = _DIGITS if form else {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_NUMBER}, _DIGITS]}
-    protocols = [str(value) for value in PROTOCOLS] if form else [*PROTOCOLS, *(str(value) for value in PROTOCOLS)]
-    options = (
+    protocols: list[object] = [str(value) for value in PROTOCOLS]
+    if not form:
+        protocols = [*PROTOCOLS, *protocols]
+    options: Schema = (
         {"type": "string", "contentMediaType": JSON}
         if form
         else {"anyOf": [{"type": "object"}, {"type": "string", "contentMediaType": JSON}]}
@@ -282,7 +284,7 @@ _AUTH = (
     HTTPStatus.SERVICE_UNAVAILABLE,
     HTTPStatus.GATEWAY_TIMEOUT,
 )
-_BEARER_OR_PLACEMENT = [{"bearerAuth": []}, {}]
+_BEARER_OR_PLACEMENT: list[dict[str, list[str]]] = [{"bearerAuth": []}, {}]
 
 
 def _content(schema: str, media_type: str = JSON) -> dict[str, Any]:

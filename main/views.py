@@ -19,7 +19,7 @@ from main.installations import InstallDetails, install_for_account, install_from
 from main.jwts import issue_jwt
 from main.openapi import openapi_description
 from main.placement_data import parse_placement_data
-from main.utils.authorized_request import AuthorizedRequest
+from main.utils.authorized_request import AuthorizedRequest, RequestWithData
 from main.utils.decorators.api_view import api_view
 from main.utils.decorators.auth_required import allowed_jwt, auth_required, bearer_token
 
@@ -49,7 +49,7 @@ def get_list(request: AuthorizedRequest) -> JsonResponse:
 
 
 @api_view("POST")
-def install(request: HttpRequest) -> JsonResponse:
+def install(request: RequestWithData) -> JsonResponse:
     """Authenticates like `auth_required`, but only after reading its own fields: a refused install writes nothing."""
     details = InstallDetails.from_data(request.data)
     token = bearer_token(request)
@@ -76,7 +76,7 @@ def me(request: AuthorizedRequest) -> JsonResponse:
 
 
 @api_view("POST")
-def app_events(request: HttpRequest) -> JsonResponse:
+def app_events(request: RequestWithData) -> JsonResponse:
     """Bitrix24's ONAPPINSTALL and ONAPPUNINSTALL callbacks (main/app_events.py)."""
     return JsonResponse({"status": process_event(request.data)})
 
