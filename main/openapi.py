@@ -80,7 +80,7 @@ def _placement_properties(*, form: bool) -> dict[str, Schema]:
             **_HOST,
             "description": "The portal's host name (a cloud portal), or a host listed in BITRIX24_EXTRA_PORTAL_HOSTS.",
         },
-        "PROTOCOL": {"enum": protocols, "description": "1 for https, 0 for http."},
+        "PROTOCOL": {**({"type": "string"} if form else {}), "enum": protocols, "description": "1 https, 0 http."},
         "LANG": {**_TEXT, "description": "The user's interface language."},
         "APP_SID": {**_TEXT, "description": "Bitrix24's id of this session of the app."},
         "member_id": {**_TEXT, "description": "The portal's id: the same wherever the portal moves."},
