@@ -237,6 +237,7 @@ _SCHEMAS: dict[str, Schema] = {
     "Healthy": _object({"status": _const("healthy"), "database": _const("ok")}),
     "Unhealthy": _object({"status": _const("unhealthy"), "database": _const("unavailable")}),
     "OpenAPI": {"type": "object", "required": ["openapi", "info", "paths"], "description": "This description."},
+    "Page": {"type": "string", "description": "An HTML page."},
 }
 
 _REQUEST_ID = {"$ref": "#/components/headers/X-Request-ID"}
@@ -457,11 +458,7 @@ def _paths() -> dict[str, Schema]:
         "/api/docs": _development_only(
             "docs",
             "This description in Swagger UI (served from the backend: works offline)",
-            {
-                "description": "The page.",
-                "headers": {"X-Request-ID": _REQUEST_ID},
-                "content": {"text/html": {"schema": {"type": "string"}}},
-            },
+            _answer("The page.", "Page", "text/html"),
         ),
     }
 
