@@ -26,11 +26,11 @@ TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
 	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME) TEST_RABBITMQ_URL=$(TEST_RABBITMQ_URL)
 
-.PHONY: help venv run worker beat test bench lint audit format migrate superuser \
+.PHONY: help venv run worker beat test bench lint audit format migrate superuser jwt b24-call \
 	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,9 +55,10 @@ test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 bench: venv ## Benchmark the production server with wrk; writes bench/results.md (settings: bench/run.py)
 	$(BIN)/python -m bench.run
 
-lint: venv ## Check formatting and lint with ruff
+lint: venv ## Check formatting and lint with ruff, and types with mypy (main/ and the top-level modules)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 audit: venv ## Check the pinned requirements for known vulnerabilities (pip-audit; needs PyPI online, fails if it cannot check)
 	$(BIN)/pip-audit --strict --requirement requirements.txt
@@ -71,6 +72,13 @@ migrate: venv ## Apply migrations to the configured database
 
 superuser: venv ## Create the admin superuser from DJANGO_SUPERUSER_USERNAME/EMAIL/PASSWORD
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py createsuperuser --noinput
+
+# The developer tools on `make run`'s database; only their output on stdout (TOKEN=$(make -s jwt ACCOUNT=...)).
+jwt: venv ## Print a JWT for curl (development only): make -s jwt ACCOUNT="portal.bitrix24.com 1" (or an account id)
+	@LOG_LEVEL=WARNING DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py issue_jwt $(ACCOUNT)
+
+b24-call: venv ## Call Bitrix24 as an account: make b24-call ACCOUNT="portal.bitrix24.com 1" METHOD=profile [PARAMS='{...}']
+	@LOG_LEVEL=WARNING DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py b24_call $(ACCOUNT) $(METHOD) $(if $(PARAMS),'$(PARAMS)')
 
 # ---- Docker -------------------------------------------------------------------------------------------------------
 # `docker compose` (v2), else the older `docker-compose`; empty when neither is installed.

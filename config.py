@@ -5,6 +5,7 @@ Other modules read `config`, never `os.environ`, so `.env.example` documents the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -41,7 +42,7 @@ def _compose_broker_url(user: str, password: str) -> str:
 @dataclass(frozen=True)
 class Config:
     build_target: str
-    log_level: str
+    log_level: int  # logging.INFO, ...: environs reads a name (INFO) or a number
     log_format: str
 
     # Error reporting and traces; each is off while its address is empty.
@@ -120,7 +121,7 @@ def load_config(env: Env | None = None) -> Config:
     window_minutes = env.int("TOKEN_REFRESH_WINDOW_MINUTES", 15, validate=validate.Range(min=1))
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=validate.OneOf(BUILD_TARGETS)),
-        log_level=env.log_level("LOG_LEVEL", "INFO"),
+        log_level=env.log_level("LOG_LEVEL", logging.INFO),
         # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
         log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
         sentry_dsn=env.str("SENTRY_DSN", ""),

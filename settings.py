@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "axes",
     "main",
+    # Swagger UI's files for /api/docs, which only development serves (production does not collect them either).
+    *(["drf_spectacular_sidecar"] if config.debug else []),
 ]
 
 MIDDLEWARE = [

@@ -46,9 +46,12 @@ T = TypeVar("T")
 class Credentials(Protocol):
     """What placement data (`OAuthPlacementData`) and an event's `auth` (`EventOAuth`) both claim."""
 
-    domain: str
-    member_id: str
-    oauth_token: OAuthToken | None
+    @property
+    def domain(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def oauth_token(self) -> OAuthToken | None: ...
 
 
 def _answer(call: Callable[[], T], refusal: Callable[[BitrixAPIError], ApiError]) -> T:
@@ -98,7 +101,7 @@ def verified_app_info(credentials: Credentials) -> B24AppInfoResult:
     install = app_info.install
     if (install.member_id, install.domain) != (credentials.member_id, credentials.domain):
         raise PlacementRejected()
-    if app_info.client_id != token.bitrix_app.client_id:
+    if app_info.client_id != app.client_id:
         raise PlacementRejected()
     return app_info
 
@@ -133,6 +136,8 @@ def renew_account_token(account: Bitrix24Account) -> None:
 def token_for(credentials: Credentials) -> BitrixToken:
     """An SDK token for calls on the credentials' portal with their (verified) access token; never renewed."""
     oauth_token = credentials.oauth_token
+    if oauth_token is None:
+        raise PlacementRejected("No access token to call Bitrix24 with")
     return VerificationToken(domain=credentials.domain, auth_token=oauth_token.access_token, bitrix_app=bitrix_app())
 
 

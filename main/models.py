@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 
 from b24pysdk import BitrixApp, Client
+from b24pysdk.client import ClientV2
 from b24pysdk.errors import BitrixAPIError
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
@@ -76,6 +77,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
     current_scope = models.JSONField(null=True, blank=True)
 
     objects = AccountQuerySet.as_manager()
+    installation_status: str | None  # only on rows read through `with_installation_status()`
 
     class Meta:
         managed = False
@@ -106,7 +108,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
     def domain(self, value: str) -> None:
         self.domain_url = value
 
-    @property
+    @property  # type: ignore[override]  # the SDK says str; the shared column is nullable
     def auth_token(self) -> str | None:
         return self.access_token
 
@@ -125,7 +127,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
         self.expires_timestamp = None if value is None else int(value.timestamp())
 
     @property
-    def client(self) -> Client:
+    def client(self) -> ClientV2:
         """A b24pysdk client for REST calls on this account's portal, as this user."""
         return Client(self)
 
@@ -149,11 +151,11 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
             return False
         now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
         if change.of_installation:
-            rows = ApplicationInstallation.objects.filter(bitrix_24_account__member_id=self.member_id)
-            rows.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
+            installations = ApplicationInstallation.objects.filter(bitrix_24_account__member_id=self.member_id)
+            installations.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
         else:
-            rows = Bitrix24Account.objects.filter(pk=self.pk)
-            rows.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
+            accounts = Bitrix24Account.objects.filter(pk=self.pk)
+            accounts.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
         return True
 
     def refresh_and_set_oauth_token(self, **kwargs) -> None:

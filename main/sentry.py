@@ -24,6 +24,7 @@ from django.conf import settings
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
+from sentry_sdk.types import Event, Hint
 
 from main.logging import MASK, SECRET_NAMES, redact
 from main.request_log import current_request
@@ -59,12 +60,12 @@ def start_sentry(transport: Transport | None = None) -> None:
     ignore_logger("django.request")
 
 
-def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def scrub_event(event: Event, hint: Hint) -> Event:
     """Sentry's `before_send`: the report with every credential masked, tagged with the request's id and account.
 
     Sentry calls it in the thread that reports, so the request's own tokens are still registered for `redact`.
     """
-    scrubbed = _scrubbed(event)
+    scrubbed: Event = _scrubbed(event)
     context = current_request()
     if context is not None:
         tags = scrubbed.setdefault("tags", {})

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousMultipartForm, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -11,6 +11,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from main.exceptions import BadRequest, PayloadTooLarge
 from main.logging import remember_secrets
+from main.utils.authorized_request import RequestWithData
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Fields that carry credentials (event callbacks send them as auth[...]): their values are masked in every log line
@@ -81,7 +82,7 @@ def collect_request_data(view_func):
 
     @wraps(view_func)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        request.data = read_request_data(request)
+        cast(RequestWithData, request).data = read_request_data(request)
         return view_func(request, *args, **kwargs)
 
     return wrapper
