@@ -93,6 +93,19 @@ def portal_admin(fake_b24, account):
 
 
 @pytest.fixture(autouse=True)
+def _empty_shared_tables_after_committing_tests(request) -> Iterator[None]:
+    """Django's flush after a test that commits (`django_db(transaction=True)`) leaves the unmanaged, shared tables
+    alone: they are emptied here, so no row reaches the next test."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        from main.models import ApplicationInstallation, Bitrix24Account
+
+        ApplicationInstallation.objects.all().delete()
+        Bitrix24Account.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_access_answers():
     """Each test starts with no cached account access answers."""
     from main.access import recent_answers

@@ -61,14 +61,6 @@ def _post_event(client, fields: dict):
     return response, time.monotonic() - started
 
 
-@pytest.fixture(autouse=True)
-def _empty_shared_tables() -> Iterator[None]:
-    """These tests commit, and Django's flush after them leaves the unmanaged (shared) tables alone: empty them."""
-    yield
-    ApplicationInstallation.objects.all().delete()
-    Bitrix24Account.objects.all().delete()
-
-
 @pytest.fixture
 def queue(rabbitmq_vhost: VirtualHost) -> VirtualHost:
     """This run's broker, its queue emptied of anything an earlier test left."""
