@@ -21,8 +21,10 @@ TEST_DB_PORT ?= 5432
 TEST_DB_USER ?= appuser
 TEST_DB_PASSWORD ?= apppass
 TEST_DB_NAME ?= appdb
+# The RabbitMQ server the queue tests use (they make a virtual host of their own there with rabbitmqctl).
+TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672
 TEST_ENV := DB_ENGINE=postgresql DB_HOST=$(TEST_DB_HOST) DB_PORT=$(TEST_DB_PORT) DB_USER=$(TEST_DB_USER) \
-	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME)
+	DB_PASSWORD=$(TEST_DB_PASSWORD) DB_NAME=$(TEST_DB_NAME) TEST_RABBITMQ_URL=$(TEST_RABBITMQ_URL)
 
 # The MySQL or MariaDB server `make test-mysql` uses (the database name is TEST_DB_NAME's too). The user must be able
 # to create and drop databases: root, as on CI, or one granted that.
@@ -31,13 +33,13 @@ TEST_MYSQL_PORT ?= 3306
 TEST_MYSQL_USER ?= root
 TEST_MYSQL_PASSWORD ?=
 TEST_MYSQL_ENV := DB_ENGINE=mysql DB_HOST=$(TEST_MYSQL_HOST) DB_PORT=$(TEST_MYSQL_PORT) DB_USER=$(TEST_MYSQL_USER) \
-	DB_PASSWORD=$(TEST_MYSQL_PASSWORD) DB_NAME=$(TEST_DB_NAME)
+	DB_PASSWORD=$(TEST_MYSQL_PASSWORD) DB_NAME=$(TEST_DB_NAME) TEST_RABBITMQ_URL=$(TEST_RABBITMQ_URL)
 
-.PHONY: help venv run test test-mysql bench lint audit format migrate superuser \
+.PHONY: help venv run worker beat test test-mysql bench lint audit format migrate superuser jwt b24-call \
 	dev-python prod-python logs down clean print-profiles compose-config compose-available docker-ready
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +52,12 @@ run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresq
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py migrate --noinput
 	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+worker: venv ## Run a Celery worker against the configured broker and database (README: Background work)
+	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app worker
+
+beat: venv ## Run Celery beat: sends the token renewal to the workers when TOKEN_REFRESH_ENABLED=1
+	DB_ENGINE=$(RUN_DB_ENGINE) exec $(BIN)/celery -A celery_app beat
+
 test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -59,9 +67,10 @@ test-mysql: venv ## Run the whole test suite against MySQL/MariaDB (TEST_MYSQL_*
 bench: venv ## Benchmark the production server with wrk; writes bench/results.md (settings: bench/run.py)
 	$(BIN)/python -m bench.run
 
-lint: venv ## Check formatting and lint with ruff
+lint: venv ## Check formatting and lint with ruff, and types with mypy (main/ and the top-level modules)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 audit: venv ## Check the pinned requirements for known vulnerabilities (pip-audit; needs PyPI online, fails if it cannot check)
 	$(BIN)/pip-audit --strict --requirement requirements.txt
@@ -76,6 +85,13 @@ migrate: venv ## Apply migrations to the configured database
 superuser: venv ## Create the admin superuser from DJANGO_SUPERUSER_USERNAME/EMAIL/PASSWORD
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py createsuperuser --noinput
 
+# The developer tools on `make run`'s database; only their output on stdout (TOKEN=$(make -s jwt ACCOUNT=...)).
+jwt: venv ## Print a JWT for curl (development only): make -s jwt ACCOUNT="portal.bitrix24.com 1" (or an account id)
+	@LOG_LEVEL=WARNING DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py issue_jwt $(ACCOUNT)
+
+b24-call: venv ## Call Bitrix24 as an account: make b24-call ACCOUNT="portal.bitrix24.com 1" METHOD=profile [PARAMS='{...}']
+	@LOG_LEVEL=WARNING DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py b24_call $(ACCOUNT) $(METHOD) $(if $(PARAMS),'$(PARAMS)')
+
 # ---- Docker -------------------------------------------------------------------------------------------------------
 # `docker compose` (v2), else the older `docker-compose`; empty when neither is installed.
 COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
@@ -84,7 +100,7 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 # Development adds docker-compose.override.yml (the code mount); production must not have it.
 DEV_FILES := -f docker-compose.yml -f docker-compose.override.yml
 PROD_FILES := -f docker-compose.yml
-ALL_PROFILES := postgresql mysql python queue cloudpub frontend
+ALL_PROFILES := postgresql mysql python queue beat cloudpub frontend
 
 # The database service: MariaDB (profile mysql) when DB_ENGINE=mysql, else PostgreSQL (profile postgresql; `make run`'s
 # sqlite is no choice for Docker). DOCKER_DB_* point api-python at it (docker-compose.yml).
@@ -92,19 +108,23 @@ DB_PROFILE = $(if $(filter mysql,$(call setting,DB_ENGINE,postgresql)),mysql,pos
 DOCKER_DB_ENV = $(if $(filter mysql,$(DB_PROFILE)),DOCKER_DB_ENGINE=mysql DOCKER_DB_HOST=database-mysql DOCKER_DB_PORT=3306)
 
 # dev-python's profiles: the database's and python always; frontend when its folder exists, cloudpub when
-# CLOUDPUB_TOKEN is set, queue when ENABLE_RABBITMQ=1.
+# CLOUDPUB_TOKEN is set, queue when ENABLE_RABBITMQ=1, and then beat when TOKEN_REFRESH_ENABLED=1. prod-python's: the
+# database's, python, queue, beat.
 FRONTEND_FOLDER = $(call setting,FRONTEND_DIR,./frontend)
 HAS_FRONTEND = $(wildcard $(FRONTEND_FOLDER)/.)
 HAS_CLOUDPUB_TOKEN = $(call setting,CLOUDPUB_TOKEN,)
 WANTS_QUEUE = $(filter 1 true,$(call setting,ENABLE_RABBITMQ,0))
+WANTS_BEAT = $(if $(WANTS_QUEUE),$(filter 1 true,$(call setting,TOKEN_REFRESH_ENABLED,0)))
+QUEUE_PROFILES = $(if $(WANTS_QUEUE),queue) $(if $(WANTS_BEAT),beat)
 DEV_PROFILES = $(strip $(DB_PROFILE) $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) \
-	$(if $(WANTS_QUEUE),queue))
-PROD_PROFILES = $(DB_PROFILE) python
+	$(QUEUE_PROFILES))
+PROD_PROFILES = $(strip $(DB_PROFILE) python $(QUEUE_PROFILES))
 
 define left_out_profiles
 $(if $(HAS_FRONTEND),,echo "Leaving out profile frontend: no folder $(FRONTEND_FOLDER) (FRONTEND_DIR in .env names it).";)
 $(if $(HAS_CLOUDPUB_TOKEN),,echo "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty in .env.";)
-$(if $(WANTS_QUEUE),,echo "Leaving out profile queue: set ENABLE_RABBITMQ=1 in .env to start RabbitMQ.";)
+$(if $(WANTS_QUEUE),,echo "Leaving out profile queue: set ENABLE_RABBITMQ=1 in .env to start RabbitMQ and the worker.";)
+$(if $(WANTS_BEAT),,echo "Leaving out profile beat: set TOKEN_REFRESH_ENABLED=1 (and ENABLE_RABBITMQ=1) to renew tokens.";)
 endef
 
 # Compose v1 checks the build folder of every service, even of a profile left out: give a missing frontend folder
@@ -129,11 +149,11 @@ docker-ready: compose-available
 	cp .env.example .env
 	@echo "Created .env from .env.example: set CLIENT_ID, CLIENT_SECRET, JWT_SECRET and VIRTUAL_HOST in it."
 
-dev-python: docker-ready .env ## Start the dev stack in Docker: database, backend (live reload) + frontend, cloudpub, queue
+dev-python: docker-ready .env ## Start the dev stack in Docker: database, backend (live reload) + frontend, cloudpub, queue, beat
 	@$(left_out_profiles)
 	$(COMPOSE_DEV) up --build
 
-prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached
+prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached (+ queue, beat)
 	@test -f .env || { echo "prod-python needs .env with your real secrets: cp .env.example .env, then edit it." >&2; \
 		exit 1; }
 	$(COMPOSE_PROD) up --build --detach

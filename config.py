@@ -5,9 +5,10 @@ Other modules read `config`, never `os.environ`, so `.env.example` documents the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from environs import Env, validate
 
@@ -24,6 +25,8 @@ DEFAULT_DB_PORTS = {"postgresql": 5432, "mysql": 3306}
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # `text` for people reading a terminal; `json` for log collectors (ELK, Loki): one JSON object per line.
 LOG_FORMATS = ("text", "json")
+# The compose file's RabbitMQ service (profile queue), with docker-compose.yml's default credentials.
+COMPOSE_RABBITMQ = "rabbitmq:5672"
 
 
 def _origin(url: str) -> str:
@@ -32,10 +35,15 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _compose_broker_url(user: str, password: str) -> str:
+    """The compose file's RabbitMQ (its default virtual host) as these credentials reach it."""
+    return f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{COMPOSE_RABBITMQ}//"
+
+
 @dataclass(frozen=True)
 class Config:
     build_target: str
-    log_level: str
+    log_level: int  # logging.INFO, ...: environs reads a name (INFO) or a number
     log_format: str
 
     # Error reporting and traces; each is off while its address is empty.
@@ -78,6 +86,13 @@ class Config:
     secure_ssl_redirect: bool
     secure_hsts_seconds: int
 
+    enable_rabbitmq: bool
+    celery_broker_url: str
+    rabbitmq_prefetch: int
+    token_refresh_enabled: bool
+    token_refresh_window_minutes: int
+    token_refresh_interval_seconds: int
+
     @property
     def is_production(self) -> bool:
         return self.build_target == "production"
@@ -105,9 +120,10 @@ def load_config(env: Env | None = None) -> Config:
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
     is_production = env.str("BUILD_TARGET", "dev") == "production"
     db_engine = env.str("DB_ENGINE", "postgresql", validate=validate.OneOf(DB_ENGINES))
+    window_minutes = env.int("TOKEN_REFRESH_WINDOW_MINUTES", 15, validate=validate.Range(min=1))
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=validate.OneOf(BUILD_TARGETS)),
-        log_level=env.log_level("LOG_LEVEL", "INFO"),
+        log_level=env.log_level("LOG_LEVEL", logging.INFO),
         # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
         log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
         sentry_dsn=env.str("SENTRY_DSN", ""),
@@ -149,6 +165,17 @@ def load_config(env: Env | None = None) -> Config:
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),
         secure_hsts_seconds=env.int("SECURE_HSTS_SECONDS", 0),
+        enable_rabbitmq=env.bool("ENABLE_RABBITMQ", False),
+        celery_broker_url=env.str("CELERY_BROKER_URL", "")
+        or env.str("RABBITMQ_DSN", "")
+        or _compose_broker_url(env.str("RABBITMQ_USER", "appuser"), env.str("RABBITMQ_PASSWORD", "apppass")),
+        rabbitmq_prefetch=env.int("RABBITMQ_PREFETCH", 1, validate=validate.Range(min=1)),
+        token_refresh_enabled=env.bool("TOKEN_REFRESH_ENABLED", False),
+        token_refresh_window_minutes=window_minutes,
+        # A sweep at least every window, so every expiring token is seen before it expires.
+        token_refresh_interval_seconds=env.int(
+            "TOKEN_REFRESH_INTERVAL_SECONDS", 300, validate=validate.Range(min=1, max=window_minutes * 60 - 1)
+        ),
     )
 
 

@@ -58,7 +58,7 @@ control_socket_disable = True
 
 # Both logs to stdout, one line per event, for `docker compose logs`. The access log names the path only:
 # query strings and headers (Authorization, Referer) can carry tokens, so neither %(r)s, %(q)s nor %(f)s is used.
-accesslog = "-"
+accesslog: str | None = "-"  # None with LOG_FORMAT=json
 errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -5,6 +5,8 @@ The app (`main/`) reads its own settings below from here, never from `config`, s
 """
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 from config import BASE_DIR, config
 
@@ -26,6 +28,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "axes",
     "main",
+    # Swagger UI's files for /api/docs, which only development serves (production does not collect them either).
+    *(["drf_spectacular_sidecar"] if config.debug else []),
 ]
 
 MIDDLEWARE = [
@@ -72,6 +76,7 @@ TEMPLATES = [
 if config.db_engine == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": config.sqlite_path}}
 else:
+    db_options: dict[str, object] = {"connect_timeout": 5}
     DATABASES = {
         "default": {
             # mysql: Django's MySQL/MariaDB backend, creating its tables in utf8mb4 (main/mysql/).
@@ -84,7 +89,7 @@ else:
             # Reuse connections: opening one costs more than most requests do.
             "CONN_MAX_AGE": config.db_conn_max_age,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"connect_timeout": 5},
+            "OPTIONS": db_options,
         }
     }
 if config.db_engine == "mysql":
@@ -92,7 +97,7 @@ if config.db_engine == "mysql":
     # row locks of main/placements.py and main/models.py rely on it: no gap locks, a locking read sees the latest
     # committed row). Sessions keep the server's time zone, as the PHP backend's do: Django writes DATETIME values
     # in UTC itself, and TIMESTAMP columns then read back as written on both sides.
-    DATABASES["default"]["OPTIONS"].update(charset="utf8mb4", isolation_level="read committed")
+    db_options.update(charset="utf8mb4", isolation_level="read committed")
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -126,6 +131,48 @@ SENTRY_ENVIRONMENT = config.sentry_environment
 # Spans of requests and of calls to Bitrix24 to an OTLP/HTTP collector (main/tracing.py).
 OTEL_EXPORTER_OTLP_ENDPOINT = config.otel_exporter_otlp_endpoint
 OTEL_SERVICE_NAME = config.otel_service_name
+
+# --- Background work: Celery on RabbitMQ (celery_app.py, main/tasks.py) ---------------------------------------
+# On: POST /api/app-events checks what it can at once, queues the event and answers; a worker applies it.
+ENABLE_RABBITMQ = config.enable_rabbitmq
+# The periodic renewal of access tokens that expire within the window (scheduled by `celery beat`).
+TOKEN_REFRESH_ENABLED = config.token_refresh_enabled
+TOKEN_REFRESH_WINDOW_MINUTES = config.token_refresh_window_minutes
+TOKEN_REFRESH_INTERVAL_SECONDS = config.token_refresh_interval_seconds
+# Publishing an event gives up quickly when the broker is away (the request answers 503 and Bitrix24 retries):
+# seconds to connect, to send and to have the message confirmed, and one more attempt after a short pause.
+EVENT_PUBLISH_TIMEOUT = 2.0
+EVENT_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0, "interval_max": 0.2}
+
+CELERY_BROKER_URL = config.celery_broker_url
+CELERY_BROKER_CONNECTION_TIMEOUT = EVENT_PUBLISH_TIMEOUT
+# A worker waits for the broker at start and after losing it, as long as it takes.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# The broker confirms every message before the request that queued it is answered.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# A message is acknowledged after its task ran, and given back when the worker process dies, so a killed worker
+# loses nothing: the tasks are idempotent, a redelivered message changes nothing that was already done.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Messages a worker process holds at a time beyond the one it runs.
+CELERY_WORKER_PREFETCH_MULTIPLIER = config.rabbitmq_prefetch
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # no result backend: nothing reads task results
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = (
+    {
+        "renew-expiring-tokens": {
+            "task": "main.tasks.renew_expiring_tokens",
+            "schedule": float(config.token_refresh_interval_seconds),
+        }
+    }
+    if config.token_refresh_enabled
+    else {}
+)
+# Beat keeps its last run times here: a writable place also in the production image, whose code is read-only.
+CELERY_BEAT_SCHEDULE_FILENAME = str(Path(tempfile.gettempdir()) / "bitrix24-app-celerybeat-schedule")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -26,7 +26,7 @@ from django.db import transaction
 from main.bitrix24 import verified_app_info
 from main.exceptions import BadRequest, EventRejected, PlacementRejected, UnknownPortal
 from main.models import ApplicationInstallation, Bitrix24Account, not_set_by_operator
-from main.placement_data import is_portal_host
+from main.placement_data import MAX_TEXT_LENGTH, is_portal_host
 from main.statuses import UNINSTALLED, AccountStatus, set_automatically
 
 logger = logging.getLogger(__name__)
@@ -41,11 +41,28 @@ def accept_event(data: Mapping[str, Any]) -> OAuthEventData:
         event = OAuthEventData.from_dict(data)
     except BitrixValidationError as error:
         raise BadRequest(error.message) from error
+    _check_text_fields(event)
     if not is_portal_host(event.auth.domain):
         raise BadRequest("Invalid event: auth[domain] must be a portal host name")
     if event.event.upper() == UNINSTALLED_EVENT:
         _installation_holding(event)
     return event
+
+
+def _check_text_fields(event: OAuthEventData) -> None:
+    """The fields the backend compares, sends or stores are text that fits its columns: a field sent twice is a list,
+    a JSON body can hold anything."""
+    token = event.auth.oauth_token
+    fields = {
+        "event": event.event,
+        "auth[domain]": event.auth.domain,
+        "auth[member_id]": event.auth.member_id,
+        "auth[application_token]": event.auth.application_token,
+        **({"auth[access_token]": token.access_token} if token is not None else {}),
+    }
+    for name, value in fields.items():
+        if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
+            raise BadRequest(f"Invalid event: {name} must be text of at most {MAX_TEXT_LENGTH} characters")
 
 
 def process_event(data: Mapping[str, Any]) -> str:
@@ -86,8 +103,12 @@ def _installed(event: OAuthEventData) -> None:
     now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
         installation = _installation_of(event)
+        if installation.status == AccountStatus.DELETED:
+            # Late (a queue delivers in any order) or replayed: only an install brings an uninstalled app back.
+            logger.info("Ignored ONAPPINSTALL for portal %s: the app was uninstalled", event.auth.member_id)
+            return
         token = event.auth.application_token
-        fields = {"application_token": token}
+        fields: dict[str, object] = {"application_token": token}
         if installation.status == AccountStatus.NEW or set_automatically(installation.comment):
             fields.update(status=AccountStatus.ACTIVE, comment=None)
         # Only what differs is written: a replayed event changes nothing.

@@ -92,13 +92,14 @@ def _redirect_host(error: BitrixResponse302JSONDecodeError) -> str | None:
 
 
 def keep_ports_of_redirects() -> None:
-    BitrixResponse302JSONDecodeError.new_domain = property(_redirect_host)
+    BitrixResponse302JSONDecodeError.new_domain = property(_redirect_host)  # type: ignore[method-assign, assignment]
 
 
 def use_oauth_server(base_url: str) -> None:
     """Send the SDK's OAuth calls (`app.info`, token renewal) to `base_url`."""
-    BitrixOAuthRequester._OAUTH_TOKEN_URL = f"{base_url}/oauth/token/"
-    BitrixOAuthRequester._APP_INFO_URL = f"{base_url}/rest/app.info/"
+    # Final in the SDK: replacing them is this function's purpose.
+    BitrixOAuthRequester._OAUTH_TOKEN_URL = f"{base_url}/oauth/token/"  # type: ignore[misc]
+    BitrixOAuthRequester._APP_INFO_URL = f"{base_url}/rest/app.info/"  # type: ignore[misc]
 
 
 def follow_oauth_server_setting(*, setting: str, value: str, **kwargs) -> None:

@@ -4,6 +4,7 @@
   app the caller claims. Without the three checks (member_id, domain, client_id) a valid token of one portal, or of
   another app, could claim any other account.
 - `renewed_oauth`: a new token pair for a refresh token.
+- `renew_account_token`: a stored account's token pair renewed and saved (the periodic renewal, main/token_renewal.py).
 - `portal_answer`: a REST call on a portal (through `account.client` or `token_for(...)`).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from b24pysdk import BitrixToken
 from b24pysdk.api.responses import B24AppInfoResult
@@ -27,6 +28,7 @@ from django.conf import settings
 
 from main.b24sdk import VerificationToken, bitrix_app
 from main.exceptions import (
+    AccountInactive,
     ApiError,
     Bitrix24Refused,
     Bitrix24Timeout,
@@ -35,15 +37,21 @@ from main.exceptions import (
     PlacementTokenExpired,
 )
 
+if TYPE_CHECKING:
+    from main.models import Bitrix24Account
+
 T = TypeVar("T")
 
 
 class Credentials(Protocol):
     """What placement data (`OAuthPlacementData`) and an event's `auth` (`EventOAuth`) both claim."""
 
-    domain: str
-    member_id: str
-    oauth_token: OAuthToken | None
+    @property
+    def domain(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def oauth_token(self) -> OAuthToken | None: ...
 
 
 def _answer(call: Callable[[], T], refusal: Callable[[BitrixAPIError], ApiError]) -> T:
@@ -93,7 +101,7 @@ def verified_app_info(credentials: Credentials) -> B24AppInfoResult:
     install = app_info.install
     if (install.member_id, install.domain) != (credentials.member_id, credentials.domain):
         raise PlacementRejected()
-    if app_info.client_id != token.bitrix_app.client_id:
+    if app_info.client_id != app.client_id:
         raise PlacementRejected()
     return app_info
 
@@ -108,9 +116,28 @@ def renewed_oauth(refresh_token: str) -> RenewedOAuth:
     return _answer(lambda: app.refresh_oauth_token(refresh_token, **_limits()), refused)
 
 
+def renew_account_token(account: Bitrix24Account) -> None:
+    """Renew the account's access token with its stored refresh token, under the account's refresh lock; the new
+    pair is saved (`Bitrix24Account.refresh_and_set_oauth_token`).
+
+    `AccountInactive` when Bitrix24's refusal means the grant is gone: the account's status has followed, as after
+    any call (`Bitrix24Account.follow_error`). `Bitrix24Refused` for another refusal, `Bitrix24Timeout` or
+    `Bitrix24Unavailable` when Bitrix24 cannot be asked.
+    """
+
+    def refusal(error: BitrixAPIError) -> ApiError:
+        if account.follow_error(error):
+            return AccountInactive()
+        return Bitrix24Refused(f"Bitrix24 refused to renew the token: {error.error}")
+
+    _answer(lambda: account.refresh_and_set_oauth_token(**_limits()), refusal)
+
+
 def token_for(credentials: Credentials) -> BitrixToken:
     """An SDK token for calls on the credentials' portal with their (verified) access token; never renewed."""
     oauth_token = credentials.oauth_token
+    if oauth_token is None:
+        raise PlacementRejected("No access token to call Bitrix24 with")
     return VerificationToken(domain=credentials.domain, auth_token=oauth_token.access_token, bitrix_app=bitrix_app())
 
 

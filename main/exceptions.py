@@ -101,3 +101,10 @@ class EventRejected(ApiError):
 class UnknownPortal(ApiError):
     status = HTTPStatus.NOT_FOUND
     default_message = "The app is not installed on this portal"
+
+
+class QueueUnavailable(ApiError):
+    """The message broker did not take the event (ENABLE_RABBITMQ): Bitrix24 sends it again later."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "The event queue is unavailable; try again shortly"

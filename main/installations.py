@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from b24pysdk import Client
+from b24pysdk.api.requests import BitrixAPIRequest
 from b24pysdk.credentials import AbstractBitrixToken, OAuthPlacementData
 from django.conf import settings
 from django.db import transaction
@@ -65,7 +66,9 @@ def _bind_lifecycle_events(token: AbstractBitrixToken) -> bool:
     `NotPortalAdmin` when Bitrix24 refuses the binding for lack of rights, `Bitrix24Refused` for other refusals.
     """
     client = Client(token)
-    commands = {event: client.event.bind(event, settings.APP_EVENTS_URL) for event in LIFECYCLE_EVENTS}
+    commands: dict[str | int, BitrixAPIRequest[Any]] = {
+        event: client.event.bind(event, settings.APP_EVENTS_URL) for event in LIFECYCLE_EVENTS
+    }
     commands["admin"] = client.user.admin()
     batch = portal_answer(lambda: client.call_batch(commands, halt=False, timeout=settings.BITRIX24_TIMEOUT).result)
     errors = batch.result_error if isinstance(batch.result_error, dict) else {}  # PHP sends [] for none

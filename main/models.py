@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 
 from b24pysdk import BitrixApp, Client
+from b24pysdk.client import ClientV2
 from b24pysdk.errors import BitrixAPIError
 from b24pysdk.events import OAuthTokenRenewedEvent, PortalDomainChangedEvent
 from b24pysdk.utils.functional import classproperty
@@ -82,6 +83,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
     current_scope = models.JSONField(null=True, blank=True)
 
     objects = AccountQuerySet.as_manager()
+    installation_status: str | None  # only on rows read through `with_installation_status()`
 
     class Meta:
         managed = False
@@ -112,7 +114,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
     def domain(self, value: str) -> None:
         self.domain_url = value
 
-    @property
+    @property  # type: ignore[override]  # the SDK says str; the shared column is nullable
     def auth_token(self) -> str | None:
         return self.access_token
 
@@ -131,7 +133,7 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
         self.expires_timestamp = None if value is None else int(value.timestamp())
 
     @property
-    def client(self) -> Client:
+    def client(self) -> ClientV2:
         """A b24pysdk client for REST calls on this account's portal, as this user."""
         return Client(self)
 
@@ -142,17 +144,25 @@ class Bitrix24Account(models.Model, GuardedDomainToken):
         try:
             return super().call_method(*args, **kwargs)
         except BitrixAPIError as error:
-            change = change_for_error(error)
-            if change is None:
+            if not self.follow_error(error):
                 raise
-            now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
-            if change.of_installation:
-                rows = ApplicationInstallation.objects.on_portal(self.member_id)
-                rows.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
-            else:
-                rows = Bitrix24Account.objects.filter(pk=self.pk)
-                rows.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
             raise AccountInactive() from error
+
+    def follow_error(self, error: BitrixAPIError) -> bool:
+        """Move the statuses an answer of Bitrix24 calls for (main/statuses.py): this account's, or its portal's
+        installations'. Statuses an operator set stay. False when the answer says nothing about the grant or the
+        app."""
+        change = change_for_error(error)
+        if change is None:
+            return False
+        now, moved = dt.datetime.now(dt.UTC), {"status": change.status, "comment": automatic_comment(change.reason)}
+        if change.of_installation:
+            installations = ApplicationInstallation.objects.on_portal(self.member_id)
+            installations.filter(not_set_by_operator()).update(**moved, update_at_utc=now)
+        else:
+            accounts = Bitrix24Account.objects.filter(pk=self.pk)
+            accounts.filter(not_set_by_operator()).update(**moved, updated_at_utc=now)
+        return True
 
     def refresh_and_set_oauth_token(self, **kwargs) -> None:
         """Renew the access token with the refresh token, one process at a time per account.

@@ -30,8 +30,11 @@ PROTOCOLS = tuple(protocol.value for protocol in Protocol)
 # port, path or user info. A DOMAIN decides where the backend sends the user's tokens, so anything else (a port, an
 # IP address, a single label: a self-hosted portal, or a way to aim the backend's calls anywhere) must be listed
 # in BITRIX24_EXTRA_PORTAL_HOSTS by the operator.
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.[a-z][a-z0-9-]*(?<!-)", re.IGNORECASE | re.ASCII)
+# Spelled without flags (both cases listed) so that the API's description (main/openapi.py) can use it as a JSON
+# Schema pattern.
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+HOST_NAME_PATTERN = rf"{_LABEL}(?:\.{_LABEL})*\.[A-Za-z][A-Za-z0-9-]*(?<!-)"
+_HOST_NAME = re.compile(HOST_NAME_PATTERN, re.ASCII)
 MAX_HOST_LENGTH = 253
 
 

@@ -98,7 +98,7 @@ def _save(placement: OAuthPlacementData, app_info: B24AppInfoResult, installing:
     moved = account is not None and account.domain_url != domain
     if address_taken or moved:
         _release_address(domain, member_id)
-    if moved:  # all the portal's rows follow
+    if moved and account is not None:  # all the portal's rows follow
         Bitrix24Account.objects.filter(member_id=member_id, domain_url=account.domain_url).update(domain_url=domain)
     oauth_token = placement.oauth_token
     verified = {
@@ -150,12 +150,15 @@ def _renewed_account(placement: OAuthPlacementData) -> Bitrix24Account:
     Refresh tokens are single-use: the claim row makes a concurrent request with the same placement wait, then take
     the account the first one renewed. A refused refresh token is `PlacementRejected`.
     """
-    key = hashlib.sha256(placement.oauth_token.refresh_token.encode()).hexdigest()
+    refresh_token = placement.oauth_token.refresh_token
+    if not refresh_token:
+        raise PlacementTokenExpired()
+    key = hashlib.sha256(refresh_token.encode()).hexdigest()
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
         try:
             with transaction.atomic():
                 if _claim(key):
-                    renewed = renewed_oauth(placement.oauth_token.refresh_token)
+                    renewed = renewed_oauth(refresh_token)
                     fresh = dataclasses.replace(placement, oauth_token=renewed.oauth_token)
                     try:
                         account = save_verified_placement(fresh, verified_app_info(fresh))
@@ -166,15 +169,16 @@ def _renewed_account(placement: OAuthPlacementData) -> Bitrix24Account:
             break
         except _ClaimDeadlocked as deadlock:
             if attempt == CLAIM_ATTEMPTS:
-                raise deadlock.__cause__ from None  # a database error: 503, try again
+                raise deadlock.error from None  # a database error: 503, try again
     renewal = PlacementRenewal.objects.filter(pk=key).first()
-    account_id = None if renewal is None else renewal.account_id
-    account = Bitrix24Account.objects.filter(pk=account_id).with_installation_status().first()
-    if account is None:
+    if renewal is None or renewal.account_id is None:
         raise PlacementRejected()
-    if not may_act(account.status, account.installation_status):
+    renewed_by_another = Bitrix24Account.objects.filter(pk=renewal.account_id).with_installation_status().first()
+    if renewed_by_another is None:
+        raise PlacementRejected()
+    if not may_act(renewed_by_another.status, renewed_by_another.installation_status):
         raise AccountInactive()
-    return account
+    return renewed_by_another
 
 
 class _ClaimDeadlocked(Exception):
@@ -184,6 +188,10 @@ class _ClaimDeadlocked(Exception):
     and rolls back, two such waiters each need the row exclusively: a deadlock, whose victim InnoDB rolls back
     (PostgreSQL lets the waiters through one at a time).
     """
+
+    def __init__(self, error: OperationalError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _claim(key: str) -> bool:
@@ -196,6 +204,6 @@ def _claim(key: str) -> bool:
         return False
     except OperationalError as error:
         if error.args[:1] == (MYSQL_DEADLOCK,):
-            raise _ClaimDeadlocked() from error
+            raise _ClaimDeadlocked(error) from error
         raise
     return True

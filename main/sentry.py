@@ -11,7 +11,8 @@ What is not: `scrub_event` walks the whole report (messages, exception texts, re
 string, breadcrumbs, tags) and masks the values named like credentials (`Authorization`, `Cookie`, `AUTH_ID`,
 `refresh_token`, ...) and, in every text, what `main.logging.redact` masks in log lines: the JWT and client
 secrets, JWTs, Bearer credentials, OAuth parameters and the request's own tokens. Not collected at all: the
-user, cookies, SQL parameters, local variables and the bodies of calls to Bitrix24 (see `start_sentry`).
+user, cookies, SQL parameters, local variables, the bodies of calls to Bitrix24 and the arguments of Celery tasks
+(see `start_sentry`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.conf import settings
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
+from sentry_sdk.types import Event, Hint
 
 from main.logging import MASK, SECRET_NAMES, redact
 from main.request_log import current_request
@@ -44,6 +46,9 @@ def start_sentry(transport: Transport | None = None) -> None:
             "database_query_data": False,
             "stack_frame_variables": False,
             "http_bodies": ["incoming_request"],
+            # Celery's task arguments: a queued event carries the portal's tokens under names like
+            # `auth[access_token]` (main/tasks.py).
+            "queues": False,
         },
         before_send=scrub_event,
         # Performance monitoring is OpenTelemetry's job here (main/tracing.py); scrubbed should it be turned on.
@@ -55,12 +60,12 @@ def start_sentry(transport: Transport | None = None) -> None:
     ignore_logger("django.request")
 
 
-def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def scrub_event(event: Event, hint: Hint) -> Event:
     """Sentry's `before_send`: the report with every credential masked, tagged with the request's id and account.
 
     Sentry calls it in the thread that reports, so the request's own tokens are still registered for `redact`.
     """
-    scrubbed = _scrubbed(event)
+    scrubbed: Event = _scrubbed(event)
     context = current_request()
     if context is not None:
         tags = scrubbed.setdefault("tags", {})

@@ -46,7 +46,7 @@ REPLACED = automatic_comment("another user of the portal installed the app again
 
 
 def set_automatically(comment: str | None) -> bool:
-    return bool(comment) and comment.startswith(AUTOMATIC)
+    return comment is not None and comment.startswith(AUTOMATIC)
 
 
 @dataclass(frozen=True)

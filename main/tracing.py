@@ -62,9 +62,10 @@ def traced(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[Htt
     tracer = trace.get_tracer(__name__)
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        attributes = {HTTP_REQUEST_METHOD: request.method, URL_PATH: request.path}  # never the query string
+        method = request.method or "_OTHER"  # None only for a request built by hand; "_OTHER" is OpenTelemetry's
+        attributes = {HTTP_REQUEST_METHOD: method, URL_PATH: request.path}  # never the query string
         with tracer.start_as_current_span(
-            request.method, context=propagate.extract(request.headers), kind=SpanKind.SERVER, attributes=attributes
+            method, context=propagate.extract(request.headers), kind=SpanKind.SERVER, attributes=attributes
         ) as span:
             response = get_response(request)
             if request.resolver_match is not None:

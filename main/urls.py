@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/getToken", views.get_token, name="get_token"),
     path("api/me", views.me, name="me"),
     path("api/app-events", views.app_events, name="app_events"),
+    path("api/openapi.json", views.openapi, name="openapi"),
+    path("api/docs", views.docs, name="docs"),
 ]
 
 # Anything else under /api answers in JSON too (also with DEBUG on, where Django would render an HTML page).

@@ -6,16 +6,20 @@ from __future__ import annotations
 import time
 from http import HTTPStatus
 
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from main.app_events import process_event
 from main.bitrix24 import portal_answer
 from main.installations import InstallDetails, install_for_account, install_from_placement
 from main.jwts import issue_jwt
+from main.openapi import openapi_description
 from main.placement_data import parse_placement_data
-from main.utils.authorized_request import AuthorizedRequest
+from main.utils.authorized_request import AuthorizedRequest, RequestWithData
 from main.utils.decorators.api_view import api_view
 from main.utils.decorators.auth_required import allowed_jwt, auth_required, bearer_token
 
@@ -45,7 +49,7 @@ def get_list(request: AuthorizedRequest) -> JsonResponse:
 
 
 @api_view("POST")
-def install(request: HttpRequest) -> JsonResponse:
+def install(request: RequestWithData) -> JsonResponse:
     """Authenticates like `auth_required`, but only after reading its own fields: a refused install writes nothing."""
     details = InstallDetails.from_data(request.data)
     token = bearer_token(request)
@@ -72,8 +76,14 @@ def me(request: AuthorizedRequest) -> JsonResponse:
 
 
 @api_view("POST")
-def app_events(request: HttpRequest) -> JsonResponse:
-    """Bitrix24's ONAPPINSTALL and ONAPPUNINSTALL callbacks (main/app_events.py)."""
+def app_events(request: RequestWithData) -> JsonResponse:
+    """Bitrix24's ONAPPINSTALL and ONAPPUNINSTALL callbacks (main/app_events.py): applied at once, or, with
+    ENABLE_RABBITMQ on, checked and queued for a worker (main/tasks.py)."""
+    if settings.ENABLE_RABBITMQ:
+        from main.tasks import queue_app_event  # Celery is loaded (0.3 s, 6 MB) only where events are queued
+
+        queue_app_event(request.data)
+        return JsonResponse({"status": "queued"})
     return JsonResponse({"status": process_event(request.data)})
 
 
@@ -86,6 +96,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         return JsonResponse({"status": "unhealthy", "database": "unavailable"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
     return JsonResponse({"status": "healthy", "database": "ok"})
+
+
+@api_view("GET")
+def openapi(request: HttpRequest) -> JsonResponse:
+    """The API's OpenAPI description (main/openapi.py); development only."""
+    if not settings.DEBUG:
+        return not_found(request)
+    return JsonResponse(openapi_description())
+
+
+@api_view("GET")
+def docs(request: HttpRequest) -> HttpResponse:
+    """Swagger UI showing the description, its files served by the backend (drf-spectacular-sidecar's copy of
+    swagger-ui-dist, through `staticfiles`), so the page works offline; development only."""
+    if not settings.DEBUG:
+        return not_found(request)
+    return render(request, "main/api_docs.html", {"openapi_url": reverse("openapi")})
 
 
 # --- Error pages: JSON like every other answer (wired in `urls.py` as Django's handler404/400/403/500) --------

@@ -10,6 +10,7 @@ import responses
 from main.jwts import issue_jwt
 from tests.support.databases import Database, configured_server, throwaway_database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
+from tests.support.rabbitmq import VirtualHost
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
 
@@ -32,20 +33,20 @@ def fake_b24():
 
 @pytest.fixture
 def throwaway_db() -> Iterator[Database]:
-    """A new, empty database on the tests' PostgreSQL server, dropped after the test."""
+    """A new, empty database on the tests' database server (PostgreSQL or MySQL), dropped after the test."""
     with throwaway_database(configured_server(), "test_throwaway") as database:
         yield database
 
 
-@pytest.fixture
-def clean_shared_tables() -> Iterator[None]:
-    """For `django_db(transaction=True)` tests: the flush after them leaves unmanaged tables alone, so the shared
-    tables' rows are deleted here, before later tests could see them."""
-    yield
-    from main.models import ApplicationInstallation, Bitrix24Account
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[VirtualHost]:
+    """This test run's virtual host on the tests' RabbitMQ (CELERY_BROKER_URL names it), deleted afterwards."""
+    from django.conf import settings
 
-    ApplicationInstallation.objects.all().delete()
-    Bitrix24Account.objects.all().delete()
+    vhost = VirtualHost(settings.CELERY_BROKER_URL)
+    vhost.create()
+    yield vhost
+    vhost.delete()
 
 
 @pytest.fixture
@@ -89,6 +90,19 @@ def portal_admin(fake_b24, account):
     """`account` as an administrator of its portal, whose stored tokens the fake Bitrix24 issued."""
     fake_b24.make_admin(fake_b24.grant_behind(account))
     return account
+
+
+@pytest.fixture(autouse=True)
+def _empty_shared_tables_after_committing_tests(request) -> Iterator[None]:
+    """Django's flush after a test that commits (`django_db(transaction=True)`) leaves the unmanaged, shared tables
+    alone: they are emptied here, so no row reaches the next test."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        from main.models import ApplicationInstallation, Bitrix24Account
+
+        ApplicationInstallation.objects.all().delete()
+        Bitrix24Account.objects.all().delete()
 
 
 @pytest.fixture(autouse=True)

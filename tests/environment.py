@@ -1,10 +1,14 @@
 """Loaded as a pytest plugin (`-p tests.environment` in pytest.ini) so it runs before Django reads `config`.
 
 The tests' own app credentials win over a developer's `.env`; the database comes from the environment
-(`make test` points it at PostgreSQL).
+(`make test` points it at PostgreSQL), the broker is a virtual host of this run on TEST_RABBITMQ_URL
+(tests/support/rabbitmq.py). Events are processed in the request and tokens are not renewed in the background
+unless a test turns that on.
 """
 
 import os
+
+from tests.support.rabbitmq import broker_url_of_this_run
 
 os.environ.update(
     BUILD_TARGET="dev",
@@ -13,5 +17,8 @@ os.environ.update(
     JWT_SECRET="test-jwt-secret-that-is-long-enough-0123456789",
     JWT_ALGORITHM="HS256",
     LOG_LEVEL="INFO",
+    CELERY_BROKER_URL=broker_url_of_this_run(),
+    ENABLE_RABBITMQ="0",
+    TOKEN_REFRESH_ENABLED="0",
 )
 os.environ.setdefault("DB_ENGINE", "postgresql")

@@ -145,6 +145,16 @@ def test_onappuninstall_replayed_changes_nothing(client, fake_b24, confirmed):
     assert rows() == before
 
 
+def test_onappinstall_arriving_after_the_uninstall_changes_nothing(client, fake_b24, confirmed):
+    assert _post_event(client, fake_b24.event("ONAPPUNINSTALL", PORTAL_A)).status_code == 200
+    before = rows()
+
+    response = _post_event(client, fake_b24.event("ONAPPINSTALL", PORTAL_A, confirmed))
+
+    assert response.status_code == 200
+    assert rows() == before
+
+
 def test_onappuninstall_keeps_a_block_an_operator_set(client, fake_b24, confirmed):
     ApplicationInstallation.objects.update(status="blocked", comment="unpaid invoice")
 
@@ -174,6 +184,11 @@ def test_an_event_the_backend_does_not_handle_is_acknowledged_and_logged(client,
         pytest.param({"event_handler_id": "x"}, id="bad-handler-id"),
         pytest.param({"auth[member_id]": None}, id="no-member-id"),
         pytest.param({"auth[domain]": "127.0.0.1:8000"}, id="domain-not-a-portal"),
+        # A field sent twice is a list: found by the property-based run of the API's description.
+        pytest.param({"auth[domain]": [PORTAL_A.domain, PORTAL_B.domain]}, id="domain-twice"),
+        pytest.param({"event": ["ONAPPUNINSTALL", "ONAPPINSTALL"]}, id="event-twice"),
+        pytest.param({"auth[member_id]": [PORTAL_A.member_id] * 2}, id="member-id-twice"),
+        pytest.param({"auth[application_token]": ["a-token", "another"]}, id="application-token-twice"),
     ],
 )
 def test_a_malformed_event_is_400_and_changes_nothing(client, fake_b24, confirmed, change):
@@ -182,6 +197,29 @@ def test_a_malformed_event_is_400_and_changes_nothing(client, fake_b24, confirme
     before = rows()
 
     assert_refused(_post_event(client, {k: v for k, v in fields.items() if v is not None}), before, 400)
+
+
+def test_a_json_event_whose_domain_is_not_text_is_400(client, fake_b24, confirmed):
+    fields = fake_b24.event("ONAPPUNINSTALL", PORTAL_A)
+    event = {
+        **{name: value for name, value in fields.items() if not name.startswith("auth[")},
+        "auth": {**{name[5:-1]: value for name, value in fields.items() if name.startswith("auth[")}, "domain": 5},
+    }
+    before = rows()
+
+    error = assert_refused(client.post("/api/app-events", event, "application/json"), before, 400)
+
+    assert error == "Invalid event: auth[domain] must be text of at most 255 characters"
+
+
+def test_onappinstall_with_an_application_token_too_long_to_store_is_400(client, fake_b24, installed):
+    """Found by the property-based run of the API's description: the column holds 255 characters (it was a 500)."""
+    event = fake_b24.event("ONAPPINSTALL", PORTAL_A, installed, **{"auth[application_token]": "t" * 256})
+    before = rows()
+
+    error = assert_refused(_post_event(client, event), before, 400)
+
+    assert error == "Invalid event: auth[application_token] must be text of at most 255 characters"
 
 
 def test_an_event_as_json_is_read_too(client, fake_b24, confirmed):

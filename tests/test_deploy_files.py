@@ -19,7 +19,17 @@ import yaml
 from tests.support.docker_context import dockerignore_patterns, is_ignored
 from tests.support.paths import REPO_ROOT
 
-ALL_SERVICES = {"database", "database-mysql", "api-python", "rabbitmq", "cloudpub", "frontend"}
+ALL_SERVICES = {
+    "database",
+    "database-mysql",
+    "api-python",
+    "rabbitmq",
+    "python-worker",
+    "python-beat",
+    "cloudpub",
+    "frontend",
+}
+QUEUE_SERVICES = {"rabbitmq", "python-worker", "python-beat"}
 
 
 def _tool(name: str) -> str:
@@ -88,17 +98,34 @@ def test_dev_profiles_leave_out_what_is_missing(project):
     assert "Leaving out profile frontend: no folder ./frontend" in output
     assert "Leaving out profile cloudpub: CLOUDPUB_TOKEN is empty" in output
     assert "Leaving out profile queue" in output
+    assert "Leaving out profile beat" in output
 
 
-def test_dev_profiles_with_frontend_tunnel_and_queue(project):
+def test_dev_profiles_with_frontend_tunnel_queue_and_beat(project):
     (project / "frontend").mkdir()
-    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1")
+    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1", TOKEN_REFRESH_ENABLED="1")
 
     dev, prod, output = _profiles(project)
 
-    assert dev == ["postgresql", "frontend", "python", "cloudpub", "queue"]
-    assert prod == ["postgresql", "python"]
+    assert dev == ["postgresql", "frontend", "python", "cloudpub", "queue", "beat"]
+    assert prod == ["postgresql", "python", "queue", "beat"]
     assert "Leaving out" not in output
+
+
+@pytest.mark.parametrize(
+    ("settings", "profiles"),
+    [
+        pytest.param({"ENABLE_RABBITMQ": "1"}, ["postgresql", "python", "queue"], id="queue-without-beat"),
+        pytest.param({"TOKEN_REFRESH_ENABLED": "1"}, ["postgresql", "python"], id="beat-needs-the-queue"),
+    ],
+)
+def test_queue_and_beat_profiles_follow_their_settings(project, settings, profiles):
+    _write_env(project, **settings)
+
+    dev, prod, output = _profiles(project)
+
+    assert dev == prod == profiles
+    assert "Leaving out profile beat: set TOKEN_REFRESH_ENABLED=1 (and ENABLE_RABBITMQ=1)" in output
 
 
 def test_frontend_dir_from_env_file_names_the_folder(project, tmp_path_factory):
@@ -117,14 +144,20 @@ def test_frontend_dir_from_env_file_names_the_folder(project, tmp_path_factory):
 
 def test_compose_full_dev_stack(project):
     (project / "frontend").mkdir()
-    _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1", RABBITMQ_USER="rabbit-user")
+    _write_env(
+        project,
+        CLOUDPUB_TOKEN="cp-token-123",
+        ENABLE_RABBITMQ="1",
+        TOKEN_REFRESH_ENABLED="1",
+        RABBITMQ_USER="rabbit-user",
+    )
     dev_profiles, prod_profiles, _ = _profiles(project)
 
     dev, prod = _compose_configs(project)
 
     assert set(dev["services"]) == ALL_SERVICES
     assert _active(dev, dev_profiles) == ALL_SERVICES - {"database-mysql"}
-    assert _active(prod, prod_profiles) == {"database", "api-python"}
+    assert _active(prod, prod_profiles) == {"database", "api-python", *QUEUE_SERVICES}
     services = dev["services"]
     assert services["rabbitmq"]["profiles"] == ["queue"]
     assert "management" in services["rabbitmq"]["image"]
@@ -184,21 +217,31 @@ def _backend_database(config: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("engine", ["mysql", "sqlite"])
 def test_db_engine_picks_the_database_service_and_points_the_backend_at_it(project, engine):
-    _write_env(project, DB_ENGINE=engine, DB_NAME="shop", DB_USER="shopuser", DB_PASSWORD="shoppass", DB_PORT="5432")
+    _write_env(
+        project,
+        DB_ENGINE=engine,
+        DB_NAME="shop",
+        DB_USER="shopuser",
+        DB_PASSWORD="shoppass",
+        DB_PORT="5432",
+        ENABLE_RABBITMQ="1",
+    )
     dev_profiles, prod_profiles, _ = _profiles(project)
 
     dev, prod = _compose_configs(project)
 
     if engine == "sqlite":  # `make run`'s embedded database is no choice for Docker: PostgreSQL
-        assert (dev_profiles, prod_profiles) == (["postgresql", "python"], ["postgresql", "python"])
-        assert _active(prod, prod_profiles) == {"database", "api-python"}
+        assert (dev_profiles, prod_profiles) == (["postgresql", "python", "queue"], ["postgresql", "python", "queue"])
+        assert _active(prod, prod_profiles) == {"database", "api-python", "rabbitmq", "python-worker"}
         assert _backend_database(prod)["DB_ENGINE"] == "postgresql"
         return
-    assert (dev_profiles, prod_profiles) == (["mysql", "python"], ["mysql", "python"])
+    assert (dev_profiles, prod_profiles) == (["mysql", "python", "queue"], ["mysql", "python", "queue"])
     for config, profiles in ((dev, dev_profiles), (prod, prod_profiles)):
-        assert _active(config, profiles) == {"database-mysql", "api-python"}
-        # The service's port, not .env's.
+        assert _active(config, profiles) == {"database-mysql", "api-python", "rabbitmq", "python-worker"}
+        # The service's port, not .env's; the Celery worker's database is the backend's.
         assert _backend_database(config) == {"DB_ENGINE": "mysql", "DB_HOST": "database-mysql", "DB_PORT": "3306"}
+        worker = config["services"]["python-worker"]["environment"]
+        assert {name: worker[name] for name in ("DB_ENGINE", "DB_HOST", "DB_PORT")} == _backend_database(config)
         database = config["services"]["database-mysql"]
         _assert_database_service(
             database,
@@ -237,6 +280,40 @@ def test_compose_backend_dev_mounts_code_production_does_not(project):
     assert "volumes" not in prod["services"]["api-python"]
 
 
+def test_compose_celery_services_run_the_backend_image_after_rabbitmq_is_healthy(project):
+    _write_env(project, ENABLE_RABBITMQ="1", TOKEN_REFRESH_ENABLED="1", DB_HOST="127.0.0.1")
+
+    dev, prod = _compose_configs(project)
+
+    for config, target in ((dev, "dev"), (prod, "production")):
+        services = config["services"]
+        api = services["api-python"]
+        worker, beat = services["python-worker"], services["python-beat"]
+        assert (worker["profiles"], beat["profiles"]) == (["queue"], ["beat"])
+        for celery in (worker, beat):
+            assert celery["build"] == api["build"] == {"context": str(project), "target": target}
+            # .env, with the compose database; the address of the proxy in front concerns web requests only
+            assert celery["environment"] == {k: v for k, v in api["environment"].items() if k != "TRUSTED_PROXY_COUNT"}
+            assert celery["environment"]["DB_HOST"] == "database"
+            assert celery["entrypoint"] == ["celery", "-A", "celery_app"]  # no second `migrate`
+            assert celery["healthcheck"] == {"test": ["NONE"]}  # the image's asks a web server
+            assert "ports" not in celery
+        assert worker["command"] == ["worker"]
+        assert beat["command"] == ["beat"]
+        # The backend's health: its database (either service) is up and migrated.
+        assert worker["depends_on"] == {
+            "api-python": {"condition": "service_healthy"},
+            "rabbitmq": {"condition": "service_healthy"},
+        }
+        assert beat["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
+    assert dev["services"]["python-worker"]["volumes"] == [f"{project}:/app:rw"]  # the API's code
+    assert "volumes" not in prod["services"]["python-worker"]
+    # A worker on this machine (`make worker`) and the management UI reach development's broker on loopback only;
+    # production's is reached on compose's network alone.
+    assert dev["services"]["rabbitmq"]["ports"] == ["127.0.0.1:5672:5672/tcp", "127.0.0.1:15672:15672/tcp"]
+    assert "ports" not in prod["services"]["rabbitmq"]
+
+
 def test_production_stack_publishes_nothing_beyond_this_hosts_loopback(project):
     (project / "frontend").mkdir()
     _write_env(project, CLOUDPUB_TOKEN="cp-token-123", ENABLE_RABBITMQ="1")
@@ -273,7 +350,8 @@ def test_make_alone_prints_help():
     result = subprocess.run(["make", "-s", "-C", str(REPO_ROOT)], capture_output=True, text=True, env=_clean_env())
 
     assert result.returncode == 0
-    for target in ("run", "test", "lint", "migrate", "superuser", "dev-python", "prod-python", "logs", "down", "clean"):
+    targets = ("run", "worker", "beat", "test", "lint", "migrate", "superuser", "dev-python", "prod-python", "logs")
+    for target in (*targets, "down", "clean"):
         assert re.search(rf"^  make {target} ", result.stdout, re.MULTILINE), target
 
 
@@ -297,6 +375,16 @@ def test_dev_and_prod_targets_run_compose_with_their_profiles(project):
         "up --build --detach" in prod
     )
     assert "cp-token-123" not in dev + prod
+
+
+def test_dev_and_prod_targets_start_the_queue_when_it_is_enabled(project):
+    _write_env(project, ENABLE_RABBITMQ="1")
+
+    dev = _make(project, "-n", "dev-python", "COMPOSE=docker-compose").stdout
+    prod = _make(project, "-n", "prod-python", "COMPOSE=docker-compose").stdout
+
+    assert "--profile python --profile queue up --build" in dev
+    assert "--profile python --profile queue up --build --detach" in prod
 
 
 @pytest.mark.parametrize("target", ["dev-python", "prod-python", "logs", "down", "clean"])

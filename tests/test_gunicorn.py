@@ -139,6 +139,16 @@ def test_api_answers_json_through_the_whole_flow(gunicorn, oauth):
     assert "error" in unknown.json()
 
 
+def test_the_api_description_and_docs_are_development_only(gunicorn, app_dir):
+    swagger_ui = "/api/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+
+    for path in ("/api/openapi.json", "/api/docs"):
+        answer = request(gunicorn.port, "GET", path)
+        assert (answer.status, answer.json()) == (404, {"error": f"Not found: {path}"})
+    assert request(gunicorn.port, "GET", swagger_ui).status == 404
+    assert not (app_dir / "staticfiles" / "drf_spectacular_sidecar").exists()
+
+
 class _Stylesheets(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

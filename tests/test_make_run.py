@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.hashers import check_password
 
+from main.jwts import verify_jwt
 from tests.support.gunicorn import request
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
@@ -30,9 +33,15 @@ def _sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "DB_ENGINE": "sqlite", "SQLITE_PATH": str(tmp_path / "db.sqlite3"), **extra}
 
 
-def _make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _make(target: str, env: dict[str, str], *variables: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["make", target], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+        ["make", "-s", target, *variables],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -121,3 +130,54 @@ def test_make_superuser_creates_a_superuser_from_the_environment(tmp_path):
     [(username, email, is_staff, is_superuser, password_hash)] = rows
     assert (username, email, is_staff, is_superuser) == ("admin", "admin@example.com", 1, 1)
     assert check_password("a-long-admin-password-0123", password_hash)
+
+
+def test_make_run_serves_the_api_docs_and_their_files_itself(make_run):
+    page = request(make_run.port, "GET", "/api/docs")
+    files = re.findall(r'(?:src|href)="([^"]*)"', page.body.decode())
+    description = request(make_run.port, "GET", "/api/openapi.json")
+
+    assert (page.status, page.content_type) == (200, "text/html")
+    assert files
+    for path in files:
+        assert path.startswith("/api/static/"), path  # nothing from another host: the docs work offline
+        assert request(make_run.port, "GET", path).status == 200, path
+    assert (description.status, json.loads(description.body)["openapi"]) == (200, "3.1.0")
+
+
+@pytest.fixture
+def sqlite_account(tmp_path: Path) -> tuple[dict[str, str], str]:
+    """`make run`'s kind of database, migrated, with one account (user 1 of portal.bitrix24.com): its id."""
+    env = _sqlite_env(tmp_path)
+    assert _make("migrate", env).returncode == 0
+    create = (
+        "from main.models import Bitrix24Account; print(Bitrix24Account.objects.create(b24_user_id=1,"
+        " member_id='m' * 32, domain_url='portal.bitrix24.com', status='active', access_token='at-0123456789').pk)"
+    )
+    created = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", create], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    (account_id,) = re.findall(r"^[0-9a-f-]{36}$", created.stdout, re.MULTILINE)
+    return env, account_id
+
+
+def test_make_jwt_prints_just_the_jwt_of_the_account(sqlite_account):
+    env, account_id = sqlite_account
+
+    by_user, by_id = _make("jwt", env, "ACCOUNT=portal.bitrix24.com 1"), _make("jwt", env, f"ACCOUNT={account_id}")
+
+    for answer in (by_user, by_id):
+        assert answer.returncode == 0, answer.stderr
+        assert re.fullmatch(r"eyJ[\w-]+\.[\w-]+\.[\w-]+\n", answer.stdout)  # TOKEN=$(make -s jwt ...) works
+        assert str(verify_jwt(answer.stdout.strip()).account_id) == account_id
+
+
+def test_make_b24_call_passes_the_json_params_intact(sqlite_account):
+    """The call fails (Bitrix24 is a closed local port here, nothing leaves the machine); the params got through."""
+    env, _ = sqlite_account
+    env.update(https_proxy=f"http://127.0.0.1:{free_port()}", no_proxy="")
+
+    answer = _make("b24-call", env, "ACCOUNT=portal.bitrix24.com 1", "METHOD=crm.deal.get", 'PARAMS={"ID": 12}')
+
+    assert answer.returncode != 0
+    assert answer.stderr.startswith("CommandError: Bitrix24 is not answering correctly; try again later\n")

@@ -117,7 +117,6 @@ def test_a_process_holding_the_spent_refresh_token_takes_the_renewed_pair(accoun
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("clean_shared_tables")
 def test_two_processes_renewing_one_expired_token_at_once_spend_the_refresh_token_once(
     account, fake_b24, grant, monkeypatch
 ):

@@ -140,7 +140,6 @@ def _hold_together(monkeypatch, name: str, count: int) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("clean_shared_tables")
 def test_concurrent_first_placements_of_one_user_make_one_account(fake_b24, monkeypatch):
     # Four tabs of a new user open the app at once, each with an access token of its own. All four requests are
     # held until each has verified its token, so that all of them look for the user's row before any has made it.
@@ -159,7 +158,6 @@ def test_concurrent_first_placements_of_one_user_make_one_account(fake_b24, monk
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("clean_shared_tables")
 def test_concurrent_requests_with_one_expired_placement_spend_its_refresh_token_once(fake_b24):
     placement = fake_b24.placement(fake_b24.grant(PORTAL_A, user_id=6, expired=True))
 
@@ -207,7 +205,6 @@ def test_a_portal_redirecting_rest_calls_to_a_host_that_is_no_portal_is_not_foll
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("clean_shared_tables")
 def test_concurrent_requests_with_one_refused_refresh_token_are_all_401(fake_b24, monkeypatch):
     # All four claim the renewal at once; each that finds the one before it failed renews in its turn and is refused.
     # (On MySQL, waiters released by a failed renewal deadlock on their own claims: the victim claims again.)

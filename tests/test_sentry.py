@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import requests
 import sentry_sdk
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
@@ -29,10 +30,11 @@ from sentry_sdk.transport import Transport
 
 from main.jwts import issue_jwt
 from main.sentry import start_sentry
+from main.tasks import process_app_event
 from main.utils.authorized_request import AuthorizedRequest
 from main.utils.decorators.api_view import api_view
 from main.utils.decorators.auth_required import auth_required
-from tests.support.fake_bitrix24 import CLIENT_SECRET, FakeBitrix24
+from tests.support.fake_bitrix24 import CLIENT_SECRET, OAUTH_SERVER, PORTAL_A, FakeBitrix24
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
@@ -184,3 +186,20 @@ def test_bitrix24_being_down_is_no_report(sentry, settings):
 
     assert status == 502
     assert sentry.events() == []
+
+
+def test_a_failed_celery_task_is_reported_without_its_arguments(sentry, fake_b24):
+    """A queued event (main/tasks.py) carries the portal's tokens: the report of a task that gave up names the task
+    and its error, never its arguments."""
+    grant = fake_b24.grant(PORTAL_A, user_id=1)
+    event = fake_b24.event("ONAPPINSTALL", PORTAL_A, grant)
+    fake_b24.failing_rest_calls[OAUTH_SERVER.removeprefix("https://")] = requests.ConnectionError()
+
+    assert process_app_event.apply(args=(event,)).state == "FAILURE"  # retried in place, then given up
+
+    (report,) = sentry.events()
+    assert report["extra"]["celery-job"]["task_name"] == "main.tasks.process_app_event"
+    assert report["exception"]["values"][-1]["type"] == "Bitrix24Unavailable"
+    sent = sentry.sent()
+    for secret in (grant.access_token, grant.refresh_token, event["auth[application_token]"]):
+        assert secret not in sent

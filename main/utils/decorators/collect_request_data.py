@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousMultipartForm, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -10,6 +11,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from main.exceptions import BadRequest, PayloadTooLarge
 from main.logging import remember_secrets
+from main.utils.authorized_request import RequestWithData
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Fields that carry credentials (event callbacks send them as auth[...]): their values are masked in every log line
@@ -63,9 +65,15 @@ def read_request_data(request: HttpRequest) -> dict[str, Any]:
         raise BadRequest("Request has too many fields") from error
     except (MultiPartParserError, SuspiciousMultipartForm) as error:
         raise BadRequest("Request body is not a valid form") from error
+    remember_secret_fields(data)
+    return data
+
+
+def remember_secret_fields(data: Mapping[str, Any]) -> None:
+    """Mask the values of the credential fields (`SECRET_FIELDS`) of `data` in every log line written from now on
+    while the current request (or task) is served."""
     secrets = (data.get(name) for name in SECRET_FIELDS)
     remember_secrets(*(value for given in secrets for value in (given if isinstance(given, list) else [given])))
-    return data
 
 
 def collect_request_data(view_func):
@@ -74,7 +82,7 @@ def collect_request_data(view_func):
 
     @wraps(view_func)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        request.data = read_request_data(request)
+        cast(RequestWithData, request).data = read_request_data(request)
         return view_func(request, *args, **kwargs)
 
     return wrapper
