@@ -217,15 +217,8 @@ def _backend_database(config: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("engine", ["mysql", "sqlite"])
 def test_db_engine_picks_the_database_service_and_points_the_backend_at_it(project, engine):
-    _write_env(
-        project,
-        DB_ENGINE=engine,
-        DB_NAME="shop",
-        DB_USER="shopuser",
-        DB_PASSWORD="shoppass",
-        DB_PORT="5432",
-        ENABLE_RABBITMQ="1",
-    )
+    credentials = {"DB_NAME": "shop", "DB_USER": "shopuser", "DB_PASSWORD": "shoppass", "DB_PORT": "5432"}
+    _write_env(project, DB_ENGINE=engine, ENABLE_RABBITMQ="1", **credentials)
     dev_profiles, prod_profiles, _ = _profiles(project)
 
     dev, prod = _compose_configs(project)
