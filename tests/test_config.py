@@ -12,6 +12,7 @@ from config import load_config
         ("BUILD_TARGET", "production", lambda config: config.is_production),
         ("LOG_FORMAT", "json", lambda config: config.log_format == "json"),
         ("DB_ENGINE", "sqlite", lambda config: config.db_engine == "sqlite"),
+        ("DB_ENGINE", "mysql", lambda config: config.db_engine == "mysql"),
         ("JWT_ALGORITHM", "HS512", lambda config: config.jwt_algorithm == "HS512"),
         ("ACCESS_CHECK_SECONDS", "10", lambda config: config.access_check_seconds == 10),
         ("RABBITMQ_PREFETCH", "4", lambda config: config.rabbitmq_prefetch == 4),
@@ -22,6 +23,16 @@ def test_an_allowed_value_is_read(monkeypatch, name, value, read):
     monkeypatch.setenv(name, value)
 
     assert read(load_config(Env()))
+
+
+@pytest.mark.parametrize(("engine", "port"), [("postgresql", 5432), ("mysql", 3306)])
+def test_db_port_defaults_to_the_engines_own(monkeypatch, engine, port):
+    monkeypatch.setenv("DB_ENGINE", engine)
+    monkeypatch.delenv("DB_PORT", raising=False)
+
+    assert load_config(Env()).db_port == port
+    monkeypatch.setenv("DB_PORT", "13306")
+    assert load_config(Env()).db_port == 13306
 
 
 @pytest.mark.parametrize(
