@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from django.http import HttpResponse
 from django.test import Client
 
@@ -23,6 +22,7 @@ from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import LIFECYCLE_EVENTS, PORTAL_A, Portal
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
 from tests.support.invariants import assert_json_error, assert_refused, rows
+from tests.support.test_ca import TestCA
 
 pytestmark = pytest.mark.django_db
 
@@ -32,22 +32,22 @@ SELF_HOSTED_MEMBER_ID = "member-sh-0000000000000000000000000009"
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
+def ca() -> Iterator[TestCA]:
+    authority = TestCA()
+    yield authority
+    authority.remove()
 
 
 @pytest.fixture(scope="module")
-def ca_bundle(ca, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tls") / "test-ca.pem"
-    ca.cert_pem.write_to_path(path)
-    return path
+def ca_bundle(ca) -> Path:
+    return ca.bundle
 
 
 @pytest.fixture
 def bitrix24(ca, ca_bundle, settings, monkeypatch) -> Iterator[FakeBitrix24Server]:
     """A fake Bitrix24 over HTTPS that the backend reaches as it reaches Bitrix24: every certificate checked."""
     with FakeBitrix24Server(ca=ca) as server:
-        # Read by `requests` on every request, the per-thread session of main/b24sdk.py included; its connection
+        # Read by `requests` on every request, the process-wide session of main/b24sdk.py included; its connection
         # pools are keyed by host, port and CA, so nothing opened before this test (another port) is reused.
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_bundle))
         # Lower case, which wins over upper case: cloud portals through the tunnel, the loopback directly.

@@ -6,7 +6,8 @@ REST API (`FakeBitrix24.respond`, which also redirects a moved portal's old addr
 
 - Plain HTTP (the default): the OAuth server for a backend in another process (`bench/run.py`,
   `tests/test_load_and_faults.py`).
-- HTTPS (`ca`, a trustme test certificate authority the client must trust, e.g. through REQUESTS_CA_BUNDLE): the
+- HTTPS (`ca`, a test certificate authority, tests/support/test_ca.py, that the client must trust, e.g. through
+  REQUESTS_CA_BUNDLE): the
   certificate names CERTIFICATE_HOSTS. A portal with a port reaches the server directly (`portal_host`,
   `localhost:<port>`). A portal named like a cloud portal has no port: HTTPS then means port 443, which a test
   cannot listen on, so such names reach the server through `proxy_url`, an HTTP proxy whose CONNECT tunnels all
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 from tests.support.fake_bitrix24 import OAUTH_SERVER, FakeBitrix24
 
 if TYPE_CHECKING:
-    import trustme
+    from tests.support.test_ca import TestCA
 
 # A held request is answered after this long at the latest, so a forgotten `release()` cannot keep threads alive.
 MAX_HANG_SECONDS = 30.0
@@ -40,13 +41,12 @@ TLS_HANDSHAKE = b"\x16"  # the first byte a TLS client sends; a proxy client sta
 
 
 class FakeBitrix24Server:
-    def __init__(self, fake: FakeBitrix24 | None = None, latency: float = 0.0, ca: trustme.CA | None = None) -> None:
+    def __init__(self, fake: FakeBitrix24 | None = None, latency: float = 0.0, ca: TestCA | None = None) -> None:
         self.fake = fake or FakeBitrix24()
         self.latency = latency
         self.tls: ssl.SSLContext | None = None
         if ca is not None:
-            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ca.issue_cert(*CERTIFICATE_HOSTS).configure_cert(self.tls)
+            self.tls = ca.server_context(*CERTIFICATE_HOSTS)
         self._released = threading.Event()
         self._released.set()
         self._lock = threading.Lock()
