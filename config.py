@@ -59,6 +59,7 @@ class Config:
     db_host: str
     db_port: int
     db_conn_max_age: int
+    db_pool_size: int
     sqlite_path: Path
 
     jwt_secret: str
@@ -138,6 +139,7 @@ def load_config(env: Env | None = None) -> Config:
         db_host=env.str("DB_HOST", "database"),
         db_port=env.int("DB_PORT", DEFAULT_DB_PORTS.get(db_engine, 5432)),
         db_conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
+        db_pool_size=env.int("DB_POOL_SIZE", 10, validate=validate.Range(min=1)),
         sqlite_path=env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
         jwt_secret=env.str("JWT_SECRET", DEFAULT_JWT_SECRET),
         # The secret before the last rotation: JWTs it signed are accepted until they expire.

@@ -22,22 +22,28 @@ app_config = importlib.reload(config_module).config
 
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
-# One process per core, each with a pool of threads (measured with `make bench` on 2 cores; bench/results.md).
-# - Processes: a Bearer request is answered from per-process caches (verified JWTs, accounts' access), so each
-#   extra process has its own caches to fill and renew; past one per core, throughput against the ceiling view fell
-#   (gthread, 8 threads: 2 workers 0.86 x on /api/list, 3 workers 0.69 x; 5 sync workers 0.56 x).
-# - Threads: a placement's first call waits on Bitrix24 (up to BITRIX24_TIMEOUT) doing nothing. With sync workers,
-#   as many slow Bitrix24 calls as workers stop every other request; with threads, Bearer requests keep being
-#   answered while up to THREADS - 1 per worker wait (tests/test_load_and_faults.py). Each thread holds its own
-#   persistent database connection: WEB_CONCURRENCY x GUNICORN_THREADS connections at most (16 by default).
-# About 60 MB of memory per worker. Set WEB_CONCURRENCY to the number of cores on other hardware.
+# One process per core, each serving its requests in gevent's green threads (bench/results.md compares the sync,
+# gthread and gevent workers with `make bench` on 2 cores):
+# - gevent: a request waiting on Bitrix24 (up to BITRIX24_TIMEOUT for a placement's first call) or on the database
+#   yields to the others, so a slow Bitrix24 holds up no other request (tests/test_load_and_faults.py), and the
+#   worker switches between requests without OS threads and the GIL's hand-overs: Bearer requests come within 0.8x
+#   of the fastest stock worker's bare view, where gthread's 8 threads served about half of what a worker can.
+#   psycopg2 waits cooperatively (post_fork), and PostgreSQL connections come from a pool of DB_POOL_SIZE per worker
+#   (settings.py), reused across requests.
+# - gthread stays for DB_ENGINE=mysql: mysqlclient would block the whole worker while it waits, and has no pool.
+# - Processes: per-process caches (verified JWTs, accounts' access) fill and renew once per process, so one process
+#   per core; set WEB_CONCURRENCY to the number of cores on other hardware.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread" if app_config.db_engine == "mysql" else "gevent")
+# gevent: the requests a worker serves at once. gthread: its threads, each with a persistent database connection.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# A listening socket per worker (SO_REUSEPORT), so the kernel spreads connections over the workers. With one shared
-# socket, the worker awake first took every keep-alive connection of a burst in a third of the benchmark's rounds,
-# leaving the other worker (and core) idle at half the throughput.
-reuse_port = True
+# gthread: a listening socket per worker (SO_REUSEPORT), so the kernel spreads connections over the workers; with one
+# shared socket, the worker awake first took every keep-alive connection of a burst in a third of the benchmark's
+# rounds, leaving the other worker (and core) idle at half the throughput. gevent's workers share the master's socket
+# evenly (measured the same either way), and a shared socket outlives a reload (SIGHUP): connections waiting at an
+# old worker's own socket are reset when it closes.
+reuse_port = worker_class == "gthread"
 
 # A worker silent this long is killed and replaced. The slowest legitimate request waits on Bitrix24:
 # BITRIX24_TIMEOUT (5 s) per attempt, 3 attempts at most; 30 s leaves room for that.
@@ -79,6 +85,25 @@ if app_config.log_format == "json":
 
     accesslog = None
     logger_class = JsonLogger
+
+
+def post_fork(server, worker) -> None:
+    """psycopg2 waits through gevent's event loop instead of blocking the worker: the gevent worker patches Python's
+    own I/O, and psycopg2's C code needs this hook."""
+    if server.cfg.worker_class_str == "gevent":
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+
+
+def post_request(worker, req, environ, resp) -> None:
+    """gevent: let the worker's other connections have a turn before this one's next request. A keep-alive client
+    that sends its next request at once (a proxy, a benchmark) would otherwise find it read without a wait, and so
+    without a switch, and keep the worker to itself: measured with wrk, one worker's p75 was 385 ms instead of 1."""
+    if worker.cfg.worker_class_str == "gevent":
+        import gevent
+
+        gevent.sleep(0)
 
 
 def post_worker_init(worker) -> None:

@@ -5,6 +5,7 @@ The app (`main/`) reads its own settings below from here, never from `config`, s
 """
 
 import datetime as dt
+import sys
 import tempfile
 from pathlib import Path
 
@@ -99,6 +100,14 @@ if config.db_engine == "mysql":
     # in UTC itself, and TIMESTAMP columns then read back as written on both sides.
     db_options.update(charset="utf8mb4", isolation_level="read committed")
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+# gunicorn's gevent workers (gunicorn.conf.py) serve every request in a green thread of its own, and Django keeps a
+# connection per thread: there, PostgreSQL connections come from a pool of DB_POOL_SIZE per worker instead, taken
+# for a request and given back after it (main/postgresql_pool/).
+ON_GEVENT = "gevent.monkey" in sys.modules and sys.modules["gevent.monkey"].is_module_patched("threading")
+if ON_GEVENT and config.db_engine == "postgresql":
+    DATABASES["default"].update(ENGINE="main.postgresql_pool", CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False)
+    db_options.update(MAX_CONNS=config.db_pool_size, REUSE_CONNS=config.db_pool_size)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,9 +1,11 @@
 """Everything this backend does to b24pysdk beyond its public API, in one place: re-check it on SDK upgrades.
 
 - `bitrix_app()`: this app as the SDK knows it (BITRIX24_CLIENT_ID, BITRIX24_CLIENT_SECRET). Its `app.info` calls
-  reuse a connection kept open per thread. The SDK opens a new connection for every OAuth call, and `app.info` is
+  reuse the process's open connections. The SDK opens a new connection for every OAuth call, and `app.info` is
   asked for every new placement token while the frontend waits: a new connection costs a TCP and TLS handshake
-  with Bitrix24's OAuth server. A connection the server closed meanwhile is noticed before reuse (urllib3) and
+  with Bitrix24's OAuth server. One session per process, not per thread: gevent's workers serve every request in a
+  green thread of its own, where a session per thread would be a new connection per request. urllib3's pool hands
+  each concurrent call a connection of its own; one the server closed meanwhile is noticed before reuse and
   replaced. Token renewal keeps the SDK's own path: a refresh token is spent by the first request that reaches
   Bitrix24, so it must never be sent twice.
 - `VerificationToken`: a placement's or event's token, used as it came: never renewed.
@@ -18,7 +20,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
@@ -33,17 +34,13 @@ from django.conf import settings
 from main.exceptions import PortalRedirectRefused
 from main.placement_data import is_portal_host
 
-_sessions = threading.local()
 
-
+@functools.cache
 def _session() -> requests.Session:
-    """This thread's session for the OAuth server."""
-    session = getattr(_sessions, "session", None)
-    if session is None:
-        session = requests.Session()
-        # One session serves every account: nothing the server sets may travel with another account's request.
-        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        _sessions.session = session
+    """The process's session for the OAuth server."""
+    session = requests.Session()
+    # One session serves every account: nothing the server sets may travel with another account's request.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return session
 
 
@@ -53,7 +50,7 @@ class _KeepAliveOAuthRequester(BitrixOAuthRequester):
 
 
 class KeepAliveBitrixApp(BitrixApp):
-    """A `BitrixApp` whose `app.info` calls reuse the thread's open connection (token renewal does not)."""
+    """A `BitrixApp` whose `app.info` calls reuse the process's open connections (token renewal does not)."""
 
     def get_app_info(self, auth_token: str, **kwargs) -> BitrixAppInfoResponse:
         return BitrixAppInfoResponse.from_dict(_KeepAliveOAuthRequester(self, **kwargs).get_app_info(auth_token))

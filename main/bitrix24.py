@@ -25,6 +25,7 @@ from b24pysdk.errors import (
     BitrixResponseError,
 )
 from django.conf import settings
+from django.db import connection
 
 from main.b24sdk import VerificationToken, bitrix_app
 from main.exceptions import (
@@ -56,6 +57,7 @@ class Credentials(Protocol):
 
 def _answer(call: Callable[[], T], refusal: Callable[[BitrixAPIError], ApiError]) -> T:
     """`call`'s answer from Bitrix24; an error answer becomes `refusal(error)`, any other failure 502 or 504."""
+    _give_back_database_connection()
     try:
         return call()
     except BitrixRequestTimeout as error:
@@ -68,6 +70,15 @@ def _answer(call: Callable[[], T], refusal: Callable[[BitrixAPIError], ApiError]
         raise refusal(error) from error
     except (BitrixResponseError, AttributeError, KeyError, TypeError, ValueError) as error:  # an answer of odd shape
         raise Bitrix24Unavailable() from error
+
+
+def _give_back_database_connection() -> None:
+    """Where connections come from a pool (gevent's workers, main/postgresql_pool/), a request does not hold one while
+    it waits on Bitrix24, up to BITRIX24_TIMEOUT: a few slow calls would otherwise take every connection of the pool
+    and stop requests that only need the database. Not inside a transaction, which keeps its connection (the token
+    renewal's row lock), and not where connections persist per thread (closing would cost a new login)."""
+    if getattr(connection, "gives_back_connections", False) and not connection.in_atomic_block:
+        connection.close()
 
 
 def _token_refusal(message: str) -> Callable[[BitrixAPIError], ApiError]:

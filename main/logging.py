@@ -5,6 +5,10 @@ masks the configured secrets, anything shaped like a JWT, a Bearer credential or
 string of a request line (runserver's request log, gunicorn's errors), and the credentials of the request being
 served (registered with `remember_secrets` as soon as the request's data is read). `redact` also scrubs error
 reports (main/sentry.py) and traces (main/tracing.py).
+
+gunicorn's master imports this module (and main/request_log.py) for its JSON lines, and must not import Django's
+settings object with it: the gevent worker it forks patches every lock it finds among the process's objects, and an
+unconfigured settings object refuses to be looked at. Both modules read the settings inside their functions.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ import logging
 import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
-
-from django.conf import settings
 
 from config import PLACEHOLDER_CLIENT_SECRET
 from main.request_log import current_request
@@ -63,6 +65,8 @@ def forget_request_secrets() -> None:
 def _configured_secrets() -> tuple[str, ...]:
     # The placeholder is a word of log lines ("client_secret=..."), not a secret: masking it would hide the key the
     # patterns below look for.
+    from django.conf import settings  # not at import: see the module's last paragraph
+
     secrets = (settings.JWT_SECRET, settings.JWT_SECRET_PREVIOUS, settings.BITRIX24_CLIENT_SECRET)
     return tuple(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH and s != PLACEHOLDER_CLIENT_SECRET)
 

@@ -23,8 +23,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
@@ -65,6 +63,8 @@ def request_id_for(proxy_value: str | None) -> str:
 
 def request_log_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable:
     """Outermost, so that every answer gets the header, also those of other middleware (CORS preflights, 404s)."""
+    from django.conf import settings  # not at import: main/logging.py says why
+
     log_requests = settings.LOG_FORMAT == "json"
 
     def middleware(request: HttpRequest) -> HttpResponse:

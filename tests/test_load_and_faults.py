@@ -297,7 +297,9 @@ HANGING_PLACEMENTS = 6
 def test_placements_fail_with_504_within_the_timeout_while_bitrix24_hangs_and_bearer_requests_are_still_answered(
     bitrix24, start_backend
 ):
-    server = start_backend(BITRIX24_TIMEOUT="1")
+    # Each Bearer request asks the database (ACCESS_CHECK_SECONDS=0), from a pool smaller than the hanging placements:
+    # a placement must not hold a connection while it waits on Bitrix24.
+    server = start_backend(BITRIX24_TIMEOUT="1", DB_POOL_SIZE="2", ACCESS_CHECK_SECONDS="0", WEB_CONCURRENCY="1")
     token = _jwt(server, bitrix24.fake.placement(bitrix24.fake.grant(Portal("steady.bitrix24.com", "steady"), 1)))
     hanging = [bitrix24.fake.placement(bitrix24.fake.grant(user_id=100 + n)) for n in range(HANGING_PLACEMENTS)]
     bitrix24.hang()
