@@ -9,9 +9,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential default-libmysqlclient-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 
-# The version pinned in requirements.txt, the one place it is written.
-COPY requirements.txt ./
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels "$(grep -i '^mysqlclient==' requirements.txt)"
+COPY requirements-mysql.txt ./
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels -r requirements-mysql.txt
 
 # ---- base: the OS packages and the pinned Python dependencies, shared by both targets --------------------------
 FROM python:3.11-slim AS base
@@ -30,10 +29,11 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Requirements before the code: the dependency layer is rebuilt only when requirements.txt changes.
-COPY requirements.txt ./
+# Requirements before the code: the dependency layer is rebuilt only when the requirements change. The image serves
+# either database, so it has the MySQL driver too.
+COPY requirements.txt requirements-mysql.txt ./
 COPY --from=wheels /wheels /tmp/wheels
-RUN pip install --find-links /tmp/wheels -r requirements.txt && rm -rf /tmp/wheels
+RUN pip install --find-links /tmp/wheels -r requirements.txt -r requirements-mysql.txt && rm -rf /tmp/wheels
 
 COPY docker/*.sh /usr/local/bin/
 RUN chmod 0755 /usr/local/bin/*.sh

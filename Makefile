@@ -46,7 +46,12 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-venv: $(BIN)/.installed ## Create .venv and install the pinned requirements
+# The MySQL driver compiles (requirements-mysql.txt): installed only where MySQL is used.
+$(BIN)/.mysql-installed: requirements-mysql.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-mysql.txt
+	@touch $@
+
+venv: $(BIN)/.installed $(if $(filter mysql,$(RUN_DB_ENGINE)),$(BIN)/.mysql-installed) ## Create .venv and install the pinned requirements (the MySQL driver too when DB_ENGINE=mysql)
 
 run: venv ## Serve the API on $(HOST):$(PORT) (SQLite unless DB_ENGINE=postgresql or mysql)
 	DB_ENGINE=$(RUN_DB_ENGINE) $(BIN)/python manage.py migrate --noinput
@@ -61,7 +66,7 @@ beat: venv ## Run Celery beat: sends the token renewal to the workers when TOKEN
 test: venv ## Run the whole test suite against PostgreSQL (TEST_DB_* say where)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-mysql: venv ## Run the whole test suite against MySQL/MariaDB (TEST_MYSQL_* and TEST_DB_NAME say where)
+test-mysql: venv $(BIN)/.mysql-installed ## Run the whole test suite against MySQL/MariaDB (TEST_MYSQL_* and TEST_DB_NAME say where)
 	$(TEST_MYSQL_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv ## Benchmark the production server with wrk; writes bench/results.md (settings: bench/run.py)

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 
-import MySQLdb
 import psycopg2
-from MySQLdb.constants import CLIENT
 from psycopg2 import sql
 
 # On every PostgreSQL server; sessions that create or drop other databases connect to it. MySQL needs none.
@@ -40,6 +38,10 @@ class Database:
         """Run `statement` (one or more statements) in a session of its own, each statement committed at once; the
         rows the last one returns."""
         if self.is_mysql:
+            # Only `make test-mysql` installs the MySQL driver (requirements-mysql.txt).
+            import MySQLdb
+            from MySQLdb.constants import CLIENT
+
             # Several statements at once, like psycopg2; utf8mb4 and autocommit, like the backend's connections.
             connection = MySQLdb.connect(
                 host=self.host,
