@@ -35,11 +35,6 @@ ENV_CALL = re.compile(r"\benv\.(\w+)\(\s*([^,)]*)")
 ENV_READERS = {"str", "int", "bool", "list", "float", "path", "log_level"}
 ENV_NAME = re.compile(r'"([A-Z][A-Z0-9_]*)"')
 
-# Targets `make help` lists that README.md does not name (so neither may README.ru.md): README.md says only that
-# "`make` alone lists every target", and never mentions `make format`. Reported in issue 15. The test fails once a
-# README names one of them, so that this list only shrinks.
-NOT_NAMED_IN_README = {"help", "format"}
-
 
 @cache
 def read(name: str) -> str:
@@ -124,10 +119,7 @@ def test_both_readmes_name_the_same(what):
 @pytest.mark.parametrize("readme", READMES)
 def test_every_target_make_help_lists_is_named(readme):
     not_named = help_targets() - make_targets(read(readme))
-    assert not_named == NOT_NAMED_IN_README, (
-        f"{readme}: targets `make help` lists that it does not name: {sorted(not_named - NOT_NAMED_IN_README)}; "
-        f"named now, to be removed from NOT_NAMED_IN_README: {sorted(NOT_NAMED_IN_README - not_named)}"
-    )
+    assert not_named == set(), f"{readme}: targets `make help` lists that it does not name: {sorted(not_named)}"
 
 
 @pytest.mark.parametrize("readme", READMES)
