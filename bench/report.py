@@ -1,4 +1,4 @@
-"""`make bench`'s report (bench/results.md) and its goals: issue 13's, and issue 5's that still hold."""
+"""`make bench`'s report (bench/results.md) and the speed goals it checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How long a JWT session lasts, and rotating the signing secret (issue 12).
+"""How long a JWT session lasts, and rotating the signing secret.
 
 - `auth_time`: when Bitrix24 last vouched for the user. Placement data gets a JWT with `auth_time` = now; a Bearer
   renewal (`POST /api/getToken`) copies it, and is refused once it is JWT_MAX_AGE_HOURS old, so a stolen JWT cannot

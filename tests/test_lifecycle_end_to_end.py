@@ -1,4 +1,4 @@
-"""The app's whole life on a portal, end to end (issue 10): install with event binding, ONAPPINSTALL, Bearer calls,
+"""The app's whole life on a portal, end to end: install with event binding, ONAPPINSTALL, Bearer calls,
 an expired placement renewed, a moved portal, ONAPPUNINSTALL, refused, reinstall, allowed again.
 
 The backend runs in this process on PostgreSQL; b24pysdk's own HTTP code talks real TLS to a fake Bitrix24

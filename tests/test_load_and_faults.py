@@ -1,4 +1,4 @@
-"""Load and faults on the production server (issue 5): gunicorn with gunicorn.conf.py and the production settings,
+"""Load and faults on the production server: gunicorn with gunicorn.conf.py and the production settings,
 a fake Bitrix24 OAuth server, and a throwaway PostgreSQL server of this module's own
 (tests/support/postgres_server.py, never the machine's), all on 127.0.0.1.
 

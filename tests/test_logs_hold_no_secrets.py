@@ -1,4 +1,4 @@
-"""No log line holds an access or refresh token, a JWT, an application token or a secret, in any mode (issue 12):
+"""No log line holds an access or refresh token, a JWT, an application token or a secret, in any mode:
 every logger the process configures, in development and production, and runserver's request log, run for real.
 Gunicorn's own logs are tested on the production server in tests/test_gunicorn.py.
 """

@@ -1,4 +1,4 @@
-"""README.ru.md is README.md in Russian, and the two cannot drift apart (issue 15).
+"""README.ru.md is README.md in Russian, and the two cannot drift apart.
 
 Both must name the same make targets, the same UPPER_CASE names (environment variables, and the placement fields and
 settings written the same way) and the same `/api` routes; name every target `make help` lists and every variable

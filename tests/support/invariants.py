@@ -1,4 +1,4 @@
-"""What must hold after any hostile request (issue 4), shared by the attack tests and the fuzz test.
+"""What must hold after any hostile request, shared by the attack tests and the fuzz test.
 
 - the answer is below 500 (502/504 only when Bitrix24 fails) and, outside the admin's HTML pages, a JSON object
   `{"error": "..."}` for a refusal;
