@@ -38,12 +38,10 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread" if app_config.d
 # gevent: the requests a worker serves at once. gthread: its threads, each with a persistent database connection.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# gthread: a listening socket per worker (SO_REUSEPORT), so the kernel spreads connections over the workers; with one
-# shared socket, the worker awake first took every keep-alive connection of a burst in a third of the benchmark's
-# rounds, leaving the other worker (and core) idle at half the throughput. gevent's workers share the master's socket
-# evenly (measured the same either way), and a shared socket outlives a reload (SIGHUP): connections waiting at an
-# old worker's own socket are reset when it closes.
-reuse_port = worker_class == "gthread"
+# All workers accept from the master's one listening socket, which outlives a reload (SIGHUP) and a replaced worker.
+# Not SO_REUSEPORT (gunicorn's reuse_port): its socket per worker spread a burst of keep-alive connections more evenly
+# over gthread's workers, but the connections waiting at a worker's own socket were reset when it exited, so a
+# reload lost requests on MySQL deployments' server (test_every_request_sent_during_a_reload_is_answered).
 
 # A worker silent this long is killed and replaced. The slowest legitimate request waits on Bitrix24:
 # BITRIX24_TIMEOUT (5 s) per attempt, 3 attempts at most; 30 s leaves room for that.

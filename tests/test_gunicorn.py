@@ -203,8 +203,8 @@ def test_superuser_from_the_environment_logs_in_to_the_admin(gunicorn):
 
 
 def test_failed_admin_logins_through_the_production_server_lock_out_with_a_json_429(gunicorn):
-    # Each login on a connection of its own, which the kernel spreads over the workers (SO_REUSEPORT): the count
-    # lives in the database, not in a worker.
+    # Each login on a connection of its own, which any worker may accept: the count lives in the database, not in
+    # a worker.
     statuses = [_admin_login(gunicorn.port, "intruder", f"guess-{n}").status for n in range(5)]
     refused = _admin_login(gunicorn.port, "intruder", "guess-5")
 
@@ -338,6 +338,39 @@ def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, throwawa
     assert _signed_with(old_jwt, old_secret)
     assert renewal.status == 200  # the old JWT is accepted (JWT_SECRET_PREVIOUS)...
     assert _signed_with(renewal.json()["token"], new_secret)  # ...and renewed with the new secret
+
+
+def test_every_request_sent_during_a_reload_is_answered(app_dir, throwaway_db, oauth, tmp_path):
+    statuses: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client(port: int) -> None:
+        while not stop.is_set():
+            try:
+                statuses.append(request(port, "GET", "/api/healthz", timeout=10).status)
+            except OSError as error:  # a connection reset or refused: a request lost
+                failures.append(repr(error))
+
+    with _server_reading_env_file(app_dir, throwaway_db, oauth.url, tmp_path) as (server, _env_file):
+        old_workers = set(server.worker_pids())
+        clients = [threading.Thread(target=client, args=(server.port,)) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        try:
+            server.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + RELOAD_TIMEOUT
+            while old_workers & set(server.worker_pids()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            replaced = not old_workers & set(server.worker_pids())
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join()
+
+    assert replaced, f"the old workers outlived the reload:\n{server.output()}"
+    assert failures == []
+    assert set(statuses) == {200}  # and not empty
 
 
 def test_sighup_with_an_unsafe_env_file_stops_the_server(app_dir, throwaway_db, oauth, tmp_path):
