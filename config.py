@@ -125,7 +125,7 @@ def load_config(env: Env | None = None) -> Config:
     return Config(
         build_target=env.str("BUILD_TARGET", "dev", validate=validate.OneOf(BUILD_TARGETS)),
         log_level=env.log_level("LOG_LEVEL", logging.INFO),
-        # OneOf, not a lambda: environs 15 (marshmallow 4) ignores a validator that returns False.
+        # Validators are marshmallow's (OneOf, Range): environs 15 (marshmallow 4) ignores a lambda that returns False.
         log_format=env.str("LOG_FORMAT", "text", validate=validate.OneOf(LOG_FORMATS)),
         sentry_dsn=env.str("SENTRY_DSN", ""),
         sentry_environment=env.str("SENTRY_ENVIRONMENT", "production" if is_production else "dev"),
@@ -147,7 +147,7 @@ def load_config(env: Env | None = None) -> Config:
         jwt_algorithm=env.str("JWT_ALGORITHM", "HS256", validate=validate.OneOf(JWT_ALGORITHMS)),
         jwt_lifetime_minutes=env.int("JWT_LIFETIME_MINUTES", 60),
         # How long Bearer renewals may go on after Bitrix24 last vouched for the user (placement data).
-        jwt_max_age_hours=env.int("JWT_MAX_AGE_HOURS", 24, validate=lambda v: v >= 1),
+        jwt_max_age_hours=env.int("JWT_MAX_AGE_HOURS", 24, validate=validate.Range(min=1)),
         # How long a process trusts its last look at an account's status (revocation delay); at most 10 s.
         access_check_seconds=env.int("ACCESS_CHECK_SECONDS", 5, validate=validate.Range(min=0, max=10)),
         client_id=env.str("CLIENT_ID", PLACEHOLDER_CLIENT_ID),
@@ -162,7 +162,7 @@ def load_config(env: Env | None = None) -> Config:
         admin_login_max_failures=env.int("ADMIN_LOGIN_MAX_FAILURES", 5),
         admin_login_lockout_seconds=env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", 15 * 60),
         # Proxies in front that append the address they saw to X-Forwarded-For (the compose stack's TLS proxy: 1).
-        trusted_proxy_count=env.int("TRUSTED_PROXY_COUNT", 0, validate=lambda v: v >= 0),
+        trusted_proxy_count=env.int("TRUSTED_PROXY_COUNT", 0, validate=validate.Range(min=0)),
         trust_x_forwarded_proto=env.bool("TRUST_X_FORWARDED_PROTO", is_production),
         secure_cookies=env.bool("SECURE_COOKIES", is_production),
         secure_ssl_redirect=env.bool("SECURE_SSL_REDIRECT", False),

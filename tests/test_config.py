@@ -46,6 +46,8 @@ def test_db_port_defaults_to_the_engines_own(monkeypatch, engine, port):
         ("ACCESS_CHECK_SECONDS", "11"),
         ("ACCESS_CHECK_SECONDS", "-1"),
         ("RABBITMQ_PREFETCH", "0"),
+        ("JWT_MAX_AGE_HOURS", "0"),
+        ("TRUSTED_PROXY_COUNT", "-1"),  # would read an X-Forwarded-For entry the client wrote
         ("TOKEN_REFRESH_WINDOW_MINUTES", "0"),
         ("TOKEN_REFRESH_INTERVAL_SECONDS", "900"),  # not shorter than the window (15 minutes): tokens could lapse
         ("TOKEN_REFRESH_INTERVAL_SECONDS", "0"),
