@@ -90,7 +90,7 @@ def _record(
     current = ApplicationInstallation.objects.of_portal(account.member_id).first()
     if current is not None and not _may_install(current, verified):
         raise AccountInactive()
-    now = _now()
+    now = dt.datetime.now(dt.UTC)
     fields: dict[str, Any] = {"portal_license_family": details.license_family, "update_at_utc": now}
     if details.app_status is not None:
         fields["status_code"] = details.app_status
@@ -122,6 +122,3 @@ def _may_install(installation: ApplicationInstallation, verified: bool) -> bool:
         return True
     return verified and set_automatically(installation.comment)
 
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -27,6 +27,3 @@ def require_methods(*methods: str):
 
     return decorator
 
-
-require_GET = require_methods("GET")
-require_POST = require_methods("POST")
