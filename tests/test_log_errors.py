@@ -63,6 +63,7 @@ def test_logged_exception_shows_no_secret_of_the_app_or_the_request(client, leak
     assert response.status_code == 500
     output = log_output.getvalue()
     assert "tests.support.failing_views.leaky Unhandled error in POST /leaky" in output
+    assert "Traceback" in output
     assert "RuntimeError: secrets" in output
     for secret in leaked:
         assert secret not in output

@@ -213,9 +213,9 @@ def committed_account(transactional_db, account):
 
 
 def test_manage_py_b24_call_exits_non_zero_with_no_traceback_and_no_token(committed_account):
-    account = committed_account
     """A real process whose calls to Bitrix24 fail: they go to a proxy on a closed local port (nothing leaves the
     machine), so the SDK's connection fails."""
+    account = committed_account
     unreachable = f"http://127.0.0.1:{free_port()}"
     database = connection.settings_dict["NAME"]
 

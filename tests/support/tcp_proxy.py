@@ -17,7 +17,7 @@ class TcpProxy:
     """Forwards connections on `port` of 127.0.0.1 to `target` while it is up.
 
     `stop()` closes every connection and the listening socket (new connections are refused); `pause()` keeps them
-    all open but forwards nothing, and holds new ones, until `resume()`; `start()` listens and forwards again.
+    all open but forwards nothing, and holds new ones (until `stop()`); `start()` listens and forwards again.
     """
 
     def __init__(self, target: tuple[str, int], port: int) -> None:
@@ -49,9 +49,6 @@ class TcpProxy:
 
     def pause(self) -> None:
         self._flowing.clear()
-
-    def resume(self) -> None:
-        self._flowing.set()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
