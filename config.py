@@ -112,11 +112,17 @@ class Config:
         return [urlsplit(origin).hostname or "" for origin in self.public_origins]
 
 
+def read_environment() -> Env:
+    """The process's environment, with `.env` read first when it exists (a variable already set wins)."""
+    env = Env()
+    env.read_env(str(BASE_DIR / ".env"), recurse=False)
+    return env
+
+
 def load_config(env: Env | None = None) -> Config:
-    """Read the configuration from the environment, reading `.env` first when it exists."""
+    """Read the configuration from the environment and `.env` (`read_environment`)."""
     if env is None:
-        env = Env()
-        env.read_env(str(BASE_DIR / ".env"), recurse=False)
+        env = read_environment()
 
     virtual_hosts = env.list("VIRTUAL_HOST", ["app_base_url"])
     is_production = env.str("BUILD_TARGET", "dev") == "production"

@@ -1,12 +1,13 @@
 """Gunicorn settings of the production image: `gunicorn wsgi:application --bind 0.0.0.0:8000 -c gunicorn.conf.py`.
 
-Gunicorn's own knobs are read from the environment here (the Django settings stay in config.py, which also says
-the log format).
+Gunicorn's own knobs are read here, from the environment or `.env` as the app's settings are (those stay in
+config.py, which also says the log format and level).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -16,9 +17,11 @@ import config as config_module
 
 # Gunicorn runs this file again on a reload (SIGHUP): the environment and `.env` are read again then, so the workers
 # forked next get the new values (secrets included). The master reads its log format here and imports nothing else
-# of the app (see _refuse_unsafe_settings). Not named `config`: gunicorn takes every top-level name of this file that
-# matches one of its settings.
+# of the app (see _refuse_unsafe_settings). Not named `config` or `env`: gunicorn takes every top-level name of this
+# file that matches one of its settings.
 app_config = importlib.reload(config_module).config
+# Gunicorn's own knobs, from the environment or `.env` like the app's settings.
+server_env = config_module.read_environment()
 
 bind = "0.0.0.0:8000"  # the command line's --bind wins
 
@@ -33,11 +36,11 @@ bind = "0.0.0.0:8000"  # the command line's --bind wins
 # - gthread stays for DB_ENGINE=mysql: mysqlclient would block the whole worker while it waits, and has no pool.
 # - Processes: per-process caches (verified JWTs, accounts' access) fill and renew once per process, so one process
 #   per core; set WEB_CONCURRENCY to the number of cores on other hardware.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread" if app_config.db_engine == "mysql" else "gevent")
+workers = server_env.int("WEB_CONCURRENCY", 2)
+worker_class = server_env.str("GUNICORN_WORKER_CLASS", "gthread" if app_config.db_engine == "mysql" else "gevent")
 # gevent: the requests a worker serves at once. gthread: its threads, each with a persistent database connection.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_connections = server_env.int("GUNICORN_WORKER_CONNECTIONS", 1000)
+threads = server_env.int("GUNICORN_THREADS", 8)
 # All workers accept from the master's one listening socket, which outlives a reload (SIGHUP) and a replaced worker.
 # Not SO_REUSEPORT (gunicorn's reuse_port): its socket per worker spread a burst of keep-alive connections more evenly
 # over gthread's workers, but the connections waiting at a worker's own socket were reset when it exited, so a
@@ -45,10 +48,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 # A worker silent this long is killed and replaced. The slowest legitimate request waits on Bitrix24:
 # BITRIX24_TIMEOUT (5 s) per attempt, 3 attempts at most; 30 s leaves room for that.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = server_env.int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (docker stop), requests in flight get this long to finish. docker-compose.yml's stop_grace_period
 # is longer, so Docker does not SIGKILL them first.
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+graceful_timeout = server_env.int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Idle keep-alive connections from the reverse proxy are closed after this many seconds.
 keepalive = 5
 
@@ -65,7 +68,7 @@ control_socket_disable = True
 accesslog: str | None = "-"  # None with LOG_FORMAT=json
 errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = logging.getLevelName(app_config.log_level).lower()  # LOG_LEVEL, as the app reads it
 
 if app_config.log_format == "json":
     # LOG_FORMAT=json: the app writes one JSON line per request, with its id and account (main/request_log.py), so

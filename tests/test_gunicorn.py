@@ -306,16 +306,32 @@ def _signed_with(token: str, secret: str) -> bool:
 
 @contextmanager
 def _server_reading_env_file(
-    app_dir: Path, database: Database, oauth_url: str, tmp_path: Path
+    app_dir: Path, database: Database, oauth_url: str, tmp_path: Path, **in_env_file: str
 ) -> Iterator[tuple[Gunicorn, Path]]:
-    """The production container, and its `.env`, on a copy of the image's files whose JWT_SECRET comes from that
-    file (a variable of the environment would win over it)."""
+    """The production container, and its `.env`, on a copy of the image's files whose JWT_SECRET (and `in_env_file`)
+    come from that file, not from the environment (whose variables would win over it)."""
     app = tmp_path / "app"
     shutil.copytree(app_dir, app)
     env = _container_env(database, oauth_url)
-    (app / ".env").write_text(f"JWT_SECRET={env.pop('JWT_SECRET')}\n")
+    from_file = {"JWT_SECRET": env["JWT_SECRET"], **in_env_file}
+    for name in from_file:
+        env.pop(name, None)
+    (app / ".env").write_text("".join(f"{name}={value}\n" for name, value in from_file.items()))
     with Gunicorn(env, tmp_path / "gunicorn.log", _container_command(app), cwd=app) as server:
         yield server, app / ".env"
+
+
+def test_gunicorn_settings_in_the_env_file_apply(app_dir, throwaway_db, oauth, tmp_path):
+    settings = {"WEB_CONCURRENCY": "3", "LOG_LEVEL": "WARNING"}
+    with _server_reading_env_file(app_dir, throwaway_db, oauth.url, tmp_path, **settings) as (server, _env_file):
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while len(server.worker_pids()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = server.worker_pids()
+        assert request(server.port, "GET", "/api/healthz").status == 200
+
+    assert len(workers) == 3
+    assert "Booting worker" not in server.output()  # gunicorn's INFO lines are below LOG_LEVEL=WARNING
 
 
 def test_sighup_applies_a_rotated_jwt_secret_from_the_env_file(app_dir, throwaway_db, oauth, tmp_path):
