@@ -121,4 +121,3 @@ def _may_install(installation: ApplicationInstallation, verified: bool) -> bool:
     if installation.status in (AccountStatus.NEW, AccountStatus.ACTIVE):
         return True
     return verified and set_automatically(installation.comment)
-

@@ -26,4 +26,3 @@ def require_methods(*methods: str):
         return wrapper
 
     return decorator
-
