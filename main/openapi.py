@@ -56,7 +56,8 @@ _ERRORS: dict[HTTPStatus, str] = {
     HTTPStatus.INTERNAL_SERVER_ERROR: "A bug, logged with its traceback; in production the message says only "
     "`Internal server error`.",
     HTTPStatus.BAD_GATEWAY: "Bitrix24 failed or refused the call (the message names its error code).",
-    HTTPStatus.SERVICE_UNAVAILABLE: "The database is unreachable; retry shortly.",
+    HTTPStatus.SERVICE_UNAVAILABLE: "The database (or, for events with ENABLE_RABBITMQ on, the queue) is unreachable; "
+    "retry shortly.",
     HTTPStatus.GATEWAY_TIMEOUT: "Bitrix24 did not answer within BITRIX24_TIMEOUT.",
 }
 
@@ -213,7 +214,9 @@ def _paths() -> dict[str, Schema]:
                 "description": (
                     "Called by Bitrix24, not by the frontend. A forged callback changes nothing: 400 for a malformed "
                     "one, 401 when the access token or application token is not the portal's, 404 for a portal the "
-                    "app was never installed on. Other events are answered `ignored`."
+                    "app was never installed on. Other events are answered `ignored`. With ENABLE_RABBITMQ on, the "
+                    "answer is `queued` once the shape (and an ONAPPUNINSTALL's application token) is checked; a "
+                    "worker verifies and applies the rest, and 503 means the queue did not take the event."
                 ),
                 "tags": ["App lifecycle"],
                 "security": [],
@@ -224,7 +227,7 @@ def _paths() -> dict[str, Schema]:
                     },
                 },
                 "responses": _responses(
-                    _answer("Processed, or ignored.", "EventOutcome"),
+                    _answer("Processed, ignored, or queued.", "EventOutcome"),
                     HTTPStatus.UNAUTHORIZED,
                     HTTPStatus.NOT_FOUND,
                     HTTPStatus.BAD_GATEWAY,

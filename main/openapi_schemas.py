@@ -222,7 +222,7 @@ SCHEMAS: dict[str, Schema] = {
             "LAST_NAME": {"type": ["string", "null"]},
         },
     },
-    "EventOutcome": _object({"status": {"enum": ["processed", "ignored"]}}),
+    "EventOutcome": _object({"status": {"enum": ["processed", "ignored", "queued"]}}),
     "Healthy": _object({"status": _const("healthy"), "database": _const("ok")}),
     "Unhealthy": _object({"status": _const("unhealthy"), "database": _const("unavailable")}),
     "OpenAPI": {"type": "object", "required": ["openapi", "info", "paths"], "description": "This description."},

@@ -11,6 +11,7 @@ coverage cases (boundary values of each field, other methods) and the descriptio
 5 s. About half the requests to routes that take a Bearer JWT carry a valid one of a portal admin (chosen by a hash
 of the request, so a failing case replays alike); the others authenticate with the placement data they carry. The
 description's example placement is a grant of the fake Bitrix24, installed, so its examples succeed too.
+`POST /api/app-events` runs a second time with ENABLE_RABBITMQ on (this run's broker), whose answers differ.
 """
 
 from __future__ import annotations
@@ -101,15 +102,25 @@ def _with_bearer_half_the_time(case: schemathesis.Case, token: str) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
 
 
-@schema.parametrize()
-@run_settings(
+bounded = run_settings(
     max_examples=EXAMPLES,
     deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@schema.parametrize()
+@bounded
 def test_every_answer_is_as_described(case, settings, wsgi_app, example_portal, bearer_token):
     settings.DEBUG = True  # as in development, where /api/openapi.json and /api/docs answer
     _with_bearer_half_the_time(case, bearer_token)
+    case.call_and_validate(app=wsgi_app, checks=CHECKS)
+
+
+@schema.include(path="/api/app-events").parametrize()
+@bounded
+def test_every_answer_with_events_queued_is_as_described(case, settings, wsgi_app, example_portal, rabbitmq_vhost):
+    settings.ENABLE_RABBITMQ = True  # events go to this run's broker (no worker: nothing applies them)
     case.call_and_validate(app=wsgi_app, checks=CHECKS)
 
 
