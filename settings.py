@@ -174,10 +174,10 @@ CELERY_BEAT_SCHEDULE = (
     {
         "renew-expiring-tokens": {
             "task": "main.tasks.renew_expiring_tokens",
-            "schedule": float(config.token_refresh_interval_seconds),
+            "schedule": float(TOKEN_REFRESH_INTERVAL_SECONDS),
         }
     }
-    if config.token_refresh_enabled
+    if TOKEN_REFRESH_ENABLED
     else {}
 )
 # Beat keeps its last run times here: a writable place also in the production image, whose code is read-only.

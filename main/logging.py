@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -58,8 +60,16 @@ def remember_secrets(*values: object) -> None:
         _request_secrets.set(_request_secrets.get() + found)
 
 
-def forget_request_secrets() -> None:
+@contextmanager
+def secrets_scope(*values: object) -> Iterator[None]:
+    """One request's (or task's) secrets: `values`, and what `remember_secrets` adds inside, are masked in every log
+    line written inside, and forgotten when it ends."""
     _request_secrets.set(())
+    remember_secrets(*values)
+    try:
+        yield
+    finally:
+        _request_secrets.set(())
 
 
 def _configured_secrets() -> tuple[str, ...]:

@@ -6,19 +6,15 @@ from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 
-from main.logging import forget_request_secrets, remember_secrets
+from main.logging import secrets_scope
 
 
 def request_secrets_middleware(get_response: Callable[[HttpRequest], HttpResponse]):
     """Scopes the per-request secret registry of `main.logging` to one request."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        forget_request_secrets()
-        remember_secrets(request.META.get("HTTP_AUTHORIZATION"))
-        try:
+        with secrets_scope(request.META.get("HTTP_AUTHORIZATION")):
             return get_response(request)
-        finally:
-            forget_request_secrets()
 
     return middleware
 

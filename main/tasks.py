@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from amqp.exceptions import MessageNacked
@@ -29,7 +28,7 @@ from celery_app import app
 from main import token_renewal
 from main.app_events import accept_event, process_event
 from main.exceptions import ApiError, Bitrix24Timeout, Bitrix24Unavailable, QueueUnavailable
-from main.logging import forget_request_secrets
+from main.logging import secrets_scope
 from main.utils.decorators.collect_request_data import remember_secret_fields
 
 logger = logging.getLogger(__name__)
@@ -73,7 +72,8 @@ def queue_app_event(data: Mapping[str, Any]) -> None:
 def process_app_event(data: dict[str, Any]) -> str:
     """Apply a queued event: `processed`, `ignored` (an event the backend does not handle) or `refused` (a forged
     or stale event, logged; it changes nothing)."""
-    with _secrets_masked(data):
+    with secrets_scope():
+        remember_secret_fields(data)
         try:
             return process_event(data)
         except MAY_PASS:
@@ -92,13 +92,3 @@ def renew_expiring_tokens() -> dict[str, int]:
         return {}
     sweep = token_renewal.renew_expiring_tokens(dt.timedelta(minutes=settings.TOKEN_REFRESH_WINDOW_MINUTES))
     return {"renewed": sweep.renewed, "refused": sweep.refused}
-
-
-@contextmanager
-def _secrets_masked(data: Mapping[str, Any]) -> Iterator[None]:
-    forget_request_secrets()
-    remember_secret_fields(data)
-    try:
-        yield
-    finally:
-        forget_request_secrets()
