@@ -113,9 +113,10 @@ class Config:
 
 
 def read_environment() -> Env:
-    """The process's environment, with `.env` read first when it exists (a variable already set wins)."""
+    """The process's environment, with `.env` (or the file ENV_FILE names) read first when it exists; a variable
+    already set wins."""
     env = Env()
-    env.read_env(str(BASE_DIR / ".env"), recurse=False)
+    env.read_env(env.str("ENV_FILE", str(BASE_DIR / ".env")), recurse=False)
     return env
 
 

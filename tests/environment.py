@@ -1,6 +1,6 @@
 """Loaded as a pytest plugin (`-p tests.environment` in pytest.ini) so it runs before Django reads `config`.
 
-The tests' own app credentials win over a developer's `.env`; the database comes from the environment
+A developer's `.env` is not read (ENV_FILE): the tests set what they need; the database comes from the environment
 (`make test` points it at PostgreSQL), the broker is a virtual host of this run on TEST_RABBITMQ_URL
 (tests/support/rabbitmq.py). Events are processed in the request and tokens are not renewed in the background
 unless a test turns that on.
@@ -11,6 +11,7 @@ import os
 from tests.support.rabbitmq import broker_url_of_this_run
 
 os.environ.update(
+    ENV_FILE=os.devnull,
     BUILD_TARGET="dev",
     CLIENT_ID="local.test-app.123456",
     CLIENT_SECRET="test-client-secret-0123456789abcdef",
