@@ -78,7 +78,7 @@ lint: venv ## Check formatting and lint with ruff, and types with mypy (main/ an
 	$(BIN)/mypy
 
 audit: venv ## Check the pinned requirements for known vulnerabilities (pip-audit; needs PyPI online, fails if it cannot check)
-	$(BIN)/pip-audit --strict --requirement requirements.txt
+	$(BIN)/pip-audit --strict --requirement requirements.txt --requirement requirements-mysql.txt
 
 format: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .
@@ -113,13 +113,15 @@ DB_PROFILE = $(if $(filter mysql,$(call setting,DB_ENGINE,postgresql)),mysql,pos
 DOCKER_DB_ENV = $(if $(filter mysql,$(DB_PROFILE)),DOCKER_DB_ENGINE=mysql DOCKER_DB_HOST=database-mysql DOCKER_DB_PORT=3306)
 
 # dev-python's profiles: the database's and python always; frontend when its folder exists, cloudpub when
-# CLOUDPUB_TOKEN is set, queue when ENABLE_RABBITMQ=1, and then beat when TOKEN_REFRESH_ENABLED=1. prod-python's: the
-# database's, python, queue, beat.
+# CLOUDPUB_TOKEN is set, queue when ENABLE_RABBITMQ is on, and then beat when TOKEN_REFRESH_ENABLED is on.
+# prod-python's: the database's, python, and queue and beat as for dev-python. On: what config.py's env.bool takes
+# as true.
 FRONTEND_FOLDER = $(call setting,FRONTEND_DIR,./frontend)
 HAS_FRONTEND = $(wildcard $(FRONTEND_FOLDER)/.)
 HAS_CLOUDPUB_TOKEN = $(call setting,CLOUDPUB_TOKEN,)
-WANTS_QUEUE = $(filter 1 true,$(call setting,ENABLE_RABBITMQ,0))
-WANTS_BEAT = $(if $(WANTS_QUEUE),$(filter 1 true,$(call setting,TOKEN_REFRESH_ENABLED,0)))
+TRUE_VALUES = 1 t T true True TRUE y Y yes Yes YES on On ON
+WANTS_QUEUE = $(filter $(TRUE_VALUES),$(call setting,ENABLE_RABBITMQ,0))
+WANTS_BEAT = $(if $(WANTS_QUEUE),$(filter $(TRUE_VALUES),$(call setting,TOKEN_REFRESH_ENABLED,0)))
 QUEUE_PROFILES = $(if $(WANTS_QUEUE),queue) $(if $(WANTS_BEAT),beat)
 DEV_PROFILES = $(strip $(DB_PROFILE) $(if $(HAS_FRONTEND),frontend) python $(if $(HAS_CLOUDPUB_TOKEN),cloudpub) \
 	$(QUEUE_PROFILES))
@@ -158,7 +160,7 @@ dev-python: docker-ready .env ## Start the dev stack in Docker: database, backen
 	@$(left_out_profiles)
 	$(COMPOSE_DEV) up --build
 
-prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached (+ queue, beat)
+prod-python: docker-ready ## Start the production backend (gunicorn) and database in Docker, detached (+ queue, beat when enabled)
 	@test -f .env || { echo "prod-python needs .env with your real secrets: cp .env.example .env, then edit it." >&2; \
 		exit 1; }
 	$(COMPOSE_PROD) up --build --detach

@@ -117,6 +117,7 @@ def test_dev_profiles_with_frontend_tunnel_queue_and_beat(project):
     [
         pytest.param({"ENABLE_RABBITMQ": "1"}, ["postgresql", "python", "queue"], id="queue-without-beat"),
         pytest.param({"TOKEN_REFRESH_ENABLED": "1"}, ["postgresql", "python"], id="beat-needs-the-queue"),
+        pytest.param({"ENABLE_RABBITMQ": "yes"}, ["postgresql", "python", "queue"], id="on-as-config-reads-it"),
     ],
 )
 def test_queue_and_beat_profiles_follow_their_settings(project, settings, profiles):
