@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
+
 ENGLISH, RUSSIAN = "README.md", "README.ru.md"
 READMES = (ENGLISH, RUSSIAN)
 
@@ -38,7 +38,7 @@ ENV_NAME = re.compile(r'"([A-Z][A-Z0-9_]*)"')
 
 @cache
 def read(name: str) -> str:
-    return (ROOT / name).read_text(encoding="utf-8")
+    return (REPO_ROOT / name).read_text(encoding="utf-8")
 
 
 def fences(text: str) -> list[tuple[str, str]]:
@@ -56,7 +56,7 @@ def code(text: str) -> list[str]:
 
 @cache
 def help_targets() -> frozenset[str]:
-    targets = frozenset(HELP_TARGET.findall((ROOT / "Makefile").read_text()))
+    targets = frozenset(HELP_TARGET.findall((REPO_ROOT / "Makefile").read_text()))
     assert {"help", "run", "test"} <= targets, f"the Makefile's help rule no longer matches: found {sorted(targets)}"
     return targets
 
@@ -81,7 +81,7 @@ def routes(text: str) -> set[str]:
 def config_variables() -> frozenset[str]:
     """The variables config.py reads; fails on a read this test cannot follow rather than overlook it."""
     names, unfollowed = set(), []
-    for method, argument in ENV_CALL.findall((ROOT / "config.py").read_text()):
+    for method, argument in ENV_CALL.findall((REPO_ROOT / "config.py").read_text()):
         if method == "read_env":
             continue
         name = ENV_NAME.fullmatch(argument.strip())

@@ -12,10 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from main.access import Access, read_access
 from main.jwts import issue_jwt
 from main.management.account_argument import USAGE, account_named
-from main.models import Bitrix24Account
-from main.statuses import may_act
 
 
 class Command(BaseCommand):
@@ -35,7 +34,6 @@ class Command(BaseCommand):
         account, rest = account_named(options["account"])
         if rest:
             raise CommandError(f"Unexpected arguments: {' '.join(rest)}")
-        installation = Bitrix24Account.objects.with_installation_status().get(pk=account.pk).installation_status
-        if not may_act(account.status, installation):
+        if read_access({account.pk})[account.pk] is not Access.ALLOWED:
             self.stderr.write(f"Note: {account} may not act (status {account.status}): the API will answer 403.")
         self.stdout.write(issue_jwt(account.pk, options["minutes"]))
