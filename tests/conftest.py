@@ -9,7 +9,7 @@ import responses
 
 from main.jwts import issue_jwt
 from tests.support.databases import Database, configured_server, throwaway_database
-from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, FakeBitrix24
+from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET, PORTAL_A, FakeBitrix24, Grant
 from tests.support.rabbitmq import VirtualHost
 
 assert (os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]) == (CLIENT_ID, CLIENT_SECRET)
@@ -29,6 +29,19 @@ def fake_b24():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake.install(mock)
         yield fake
+
+
+@pytest.fixture
+def installed(client, fake_b24: FakeBitrix24) -> Grant:
+    """The app installed on portal A by its admin (user 1; the installation `new`), and that admin's grant."""
+    grant = fake_b24.make_admin(fake_b24.grant(PORTAL_A, user_id=1))
+    assert client.post("/api/install", fake_b24.placement(grant), content_type="application/json").status_code == 200
+    return grant
+
+
+@pytest.fixture
+def development(settings) -> None:
+    settings.DEBUG = True  # pytest-django turns DEBUG off; BUILD_TARGET=dev (`make run`, `make dev-python`) has it on
 
 
 @pytest.fixture

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.django_db
 DOCS_ROUTES = ("/api/openapi.json", "/api/docs")
 
 
-@pytest.fixture
-def development(settings):
-    settings.DEBUG = True  # pytest-django turns DEBUG off; `make run` and `make dev-python` have it on
-
-
 def test_the_description_is_served_as_json_in_development(client: Client, development):
     response = client.get("/api/openapi.json")
 

@@ -20,14 +20,6 @@ def _post_event(client, fields: dict):
 
 
 @pytest.fixture
-def installed(client, fake_b24):
-    """The app installed on portal A by its admin (user 1), and that admin's grant."""
-    grant = fake_b24.make_admin(fake_b24.grant(PORTAL_A, user_id=1))
-    assert client.post("/api/install", fake_b24.placement(grant), content_type="application/json").status_code == 200
-    return grant
-
-
-@pytest.fixture
 def confirmed(client, fake_b24, installed):
     """After Bitrix24's ONAPPINSTALL: the application token is stored."""
     assert _post_event(client, fake_b24.event("ONAPPINSTALL", PORTAL_A, installed)).json() == {"status": "processed"}

@@ -12,11 +12,6 @@ LOGGER = "tests.support.failing_views.broken"
 
 
 @pytest.fixture
-def development(settings):
-    settings.DEBUG = True
-
-
-@pytest.fixture
 def production(settings):
     settings.DEBUG = False
 

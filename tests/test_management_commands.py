@@ -35,11 +35,6 @@ def _run(name: str, *args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def development(settings):
-    settings.DEBUG = True  # pytest-django turns it off; BUILD_TARGET=dev (make run) has it on
-
-
 # --- issue_jwt -------------------------------------------------------------------------------------------------
 
 

@@ -91,14 +91,6 @@ def worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
 
 
 @pytest.fixture
-def installed(client, fake_b24: FakeBitrix24) -> Grant:
-    """The app installed on portal A by its admin (the installation `new`), and that admin's grant."""
-    grant = fake_b24.make_admin(fake_b24.grant(PORTAL_A, user_id=1))
-    assert client.post("/api/install", fake_b24.placement(grant), content_type="application/json").status_code == 200
-    return grant
-
-
-@pytest.fixture
 def queued(settings) -> None:
     settings.ENABLE_RABBITMQ = True
 
