@@ -214,6 +214,35 @@ def test_a_burst_of_bearer_and_placement_requests_gets_only_200s_and_one_row_per
     assert _rows_per_account(database) == expected
 
 
+PROBE = "SELECT pid FROM pg_stat_activity"
+
+
+def _backend_pids(database: Database) -> set[int]:
+    """The PostgreSQL sessions open on the database, other than this probe's (and earlier probes', which may still be
+    exiting)."""
+    rows = database.query(f"{PROBE} WHERE datname = current_database() AND query NOT LIKE '{PROBE}%'")
+    return {pid for (pid,) in rows}
+
+
+def test_database_connections_under_load_are_few_and_reused(database, bitrix24, start_backend):
+    workers, pool_size = 2, 3
+    # Every Bearer request asks the database (ACCESS_CHECK_SECONDS=0), from more threads than the pools hold.
+    server = start_backend(WEB_CONCURRENCY=str(workers), DB_POOL_SIZE=str(pool_size), ACCESS_CHECK_SECONDS="0")
+    token = _jwt(server, bitrix24.fake.placement(bitrix24.fake.grant()))
+    sessions: set[int] = set()
+
+    with Load([("Bearer /api/list", _get(server.port, "/api/list", token))], threads=3 * workers * pool_size) as load:
+        deadline = time.monotonic() + LOAD_SECONDS
+        while time.monotonic() < deadline:
+            sessions |= _backend_pids(database)
+            time.sleep(0.05)
+
+    assert load.errors() == []
+    assert set(_statuses(load.outcomes)) == {("Bearer /api/list", 200)}
+    assert 0 < len(sessions) <= workers * pool_size, "a session per request or per green thread"
+    assert len(load.outcomes) > 20 * workers * pool_size  # so each session served many requests
+
+
 def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(database, bitrix24, start_backend):
     server = start_backend(ACCESS_CHECK_SECONDS="1")
     grants = [bitrix24.fake.grant(Portal(f"revoke-{n}.bitrix24.com", f"revoke-member-{n:032d}"), 1) for n in range(3)]
