@@ -314,7 +314,7 @@ def _server_reading_env_file(
     shutil.copytree(app_dir, app)
     env = _container_env(database, oauth_url)
     from_file = {"JWT_SECRET": env["JWT_SECRET"], **in_env_file}
-    for name in from_file:
+    for name in (*from_file, "ENV_FILE"):  # the copy's own .env is read
         env.pop(name, None)
     (app / ".env").write_text("".join(f"{name}={value}\n" for name, value in from_file.items()))
     with Gunicorn(env, tmp_path / "gunicorn.log", _container_command(app), cwd=app) as server:

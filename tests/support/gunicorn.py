@@ -40,8 +40,9 @@ HANG_TIMEOUT = 90
 
 
 def base_env() -> dict[str, str]:
-    """What a container has before its configuration: a PATH whose `python` and `gunicorn` are this venv's."""
-    return {"PATH": f"{VENV_BIN}:{os.environ['PATH']}", "LANG": "C.UTF-8"}
+    """What a container has before its configuration: a PATH whose `python` and `gunicorn` are this venv's, and no
+    `.env` (a developer's, in the repository, is not the container's)."""
+    return {"PATH": f"{VENV_BIN}:{os.environ['PATH']}", "LANG": "C.UTF-8", "ENV_FILE": os.devnull}
 
 
 def production_env(database: Database, oauth_server: str = NO_BITRIX24, **overrides: str) -> dict[str, str]:
