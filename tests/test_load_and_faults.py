@@ -31,6 +31,7 @@ from tests.support.gunicorn import (
 )
 from tests.support.orm_probe import migrate
 from tests.support.postgres_server import ThrowawayPostgres
+from tests.support.waiting import wait_until
 
 # The module's database is a PostgreSQL server of its own, which one test stops and starts under load: these tests
 # run in `make test`. Under `make test-mysql` the same guarantees (one row per account under concurrent placements,
@@ -388,7 +389,4 @@ def test_sigterm_under_load_finishes_the_requests_in_flight_and_exits_0(bitrix24
 
 
 def _wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT_TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    wait_until(condition, WAIT_TIMEOUT, "timed out")

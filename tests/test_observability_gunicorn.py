@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -23,6 +22,7 @@ from tests.support.fake_bitrix24_server import FakeBitrix24Server
 from tests.support.gunicorn import Gunicorn, bearer, post_json, production_env, request
 from tests.support.orm_probe import migrate
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 # A hang guard, not a speed requirement.
 EXPORT_TIMEOUT = 30
@@ -57,10 +57,7 @@ class Collector:
         return b"".join(body for path, body in self.received if path == "/v1/traces")
 
     def wait_for_trace(self, text: bytes) -> None:
-        deadline = time.monotonic() + EXPORT_TIMEOUT
-        while text not in self.traces():
-            assert time.monotonic() < deadline, f"{text!r} was never exported"
-            time.sleep(0.05)
+        wait_until(lambda: text in self.traces(), EXPORT_TIMEOUT, f"{text!r} was never exported")
 
     def __enter__(self) -> Collector:
         self._thread.start()

@@ -35,6 +35,7 @@ from tests.support.invariants import rows
 from tests.support.network import free_port
 from tests.support.rabbitmq import VirtualHost
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,10 +46,7 @@ BROKER_AWAY_SECONDS = 8.0
 
 
 def _eventually(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + HANG_TIMEOUT
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(check, HANG_TIMEOUT, f"timed out waiting for {what}")
 
 
 def _installation() -> ApplicationInstallation:

@@ -12,11 +12,11 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.gunicorn import HANG_TIMEOUT, VENV_BIN
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 # What the worker logs once it consumes (Celery's "<name> ready.").
 READY = " ready."
@@ -44,11 +44,12 @@ class CeleryProcess:
 
     def wait_for_output(self, text: str, count: int = 1) -> None:
         """Wait until `text` appears `count` times in the output (it has a deadline, and fails if the process ends)."""
-        deadline = time.monotonic() + HANG_TIMEOUT
-        while self.output().count(text) < count:
+
+        def appeared() -> bool:
             assert self.process.poll() is None, f"celery exited ({self.process.returncode}):\n{self.output()}"
-            assert time.monotonic() < deadline, f"{text!r} x{count} never appeared in:\n{self.output()}"
-            time.sleep(0.02)
+            return self.output().count(text) >= count
+
+        wait_until(appeared, HANG_TIMEOUT, lambda: f"{text!r} x{count} never appeared in:\n{self.output()}")
 
     def kill(self) -> None:
         """SIGKILL to the process and every process it started (a worker's pool)."""

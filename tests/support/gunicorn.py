@@ -27,6 +27,7 @@ from tests.support.databases import Database
 from tests.support.fake_bitrix24 import CLIENT_ID, CLIENT_SECRET
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 # The production image's bind address (its CMD): a server started here listens on 127.0.0.1 instead.
@@ -173,10 +174,7 @@ class Gunicorn:
         return self.log.read_text(errors="replace")
 
     def wait_for_output(self, text: str) -> None:
-        deadline = time.monotonic() + HANG_TIMEOUT
-        while text not in self.output():
-            assert time.monotonic() < deadline, f"{text!r} never appeared in:\n{self.output()}"
-            time.sleep(0.02)
+        wait_until(lambda: text in self.output(), HANG_TIMEOUT, lambda: f"{text!r} never appeared in:\n{self.output()}")
 
     def __enter__(self) -> Gunicorn:
         self.start()
