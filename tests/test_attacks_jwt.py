@@ -21,6 +21,7 @@ from config import config
 from main.jwts import issue_jwt
 from main.models import Bitrix24Account
 from tests.support.invariants import assert_refused, rows
+from tests.support.jwts import claims_for
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +34,6 @@ def _b64(data: bytes) -> str:
 
 def _part(obj: dict) -> str:
     return _b64(json.dumps(obj, separators=(",", ":")).encode())
-
-
-def _claims(account: Bitrix24Account, **overrides) -> dict:
-    now = int(dt.datetime.now(dt.UTC).timestamp())
-    claims = {"account_id": str(account.pk), "iat": now, "exp": now + 300, **overrides}
-    return {k: v for k, v in claims.items() if v is not None}
 
 
 def _signed(header: dict, claims: dict, secret: str = config.jwt_secret) -> str:
@@ -63,7 +58,7 @@ def before(account):
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
 def test_unsigned_token_in_any_spelling_of_alg_none_is_401(client, account, fake_b24, before, alg):
-    token = f"{_part({'alg': alg, 'typ': 'JWT'})}.{_part(_claims(account))}."
+    token = f"{_part({'alg': alg, 'typ': 'JWT'})}.{_part(claims_for(account))}."
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
     assert fake_b24.requests == []
@@ -74,21 +69,21 @@ def test_token_of_another_algorithm_family_is_401_even_if_hmac_signed_with_our_s
     client, account, fake_b24, before, alg
 ):
     # The classic confusion: an asymmetric `alg` whose "public key" is our shared secret.
-    token = _signed({"alg": alg, "typ": "JWT"}, _claims(account))
+    token = _signed({"alg": alg, "typ": "JWT"}, claims_for(account))
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
     assert fake_b24.requests == []
 
 
 def test_token_with_our_algorithm_but_an_empty_signature_is_401(client, account, before):
-    token = _signed({"alg": "HS256", "typ": "JWT"}, _claims(account)).rpartition(".")[0] + "."
+    token = _signed({"alg": "HS256", "typ": "JWT"}, claims_for(account)).rpartition(".")[0] + "."
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
 
 
 def test_key_location_headers_are_ignored_and_never_fetched(client, account, fake_b24, before):
     header = {"alg": "HS256", "jku": "https://portal-a.bitrix24.com/keys", "x5u": "https://evil.example/k", "kid": "1"}
-    token = _signed(header, _claims(account), secret="attacker-chosen-secret-0123456789")
+    token = _signed(header, claims_for(account), secret="attacker-chosen-secret-0123456789")
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
     assert fake_b24.requests == []
@@ -99,14 +94,14 @@ def test_key_location_headers_are_ignored_and_never_fetched(client, account, fak
 
 def test_token_issued_in_the_future_is_401(client, account, before):
     later = int(dt.datetime.now(dt.UTC).timestamp()) + 3600
-    token = jwt.encode(_claims(account, iat=later, exp=later + 300), config.jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims_for(account, iat=later, exp=later + 300), config.jwt_secret, algorithm="HS256")
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
 
 
 def test_token_not_valid_before_a_future_time_is_401(client, account, before):
     later = int(dt.datetime.now(dt.UTC).timestamp()) + 3600
-    token = jwt.encode(_claims(account, nbf=later), config.jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims_for(account, nbf=later), config.jwt_secret, algorithm="HS256")
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
 
@@ -131,7 +126,7 @@ def test_token_with_all_claims_missing_is_401(client, account, before):
     ],
 )
 def test_token_with_claims_of_the_wrong_type_is_401(client, account, before, claims):
-    token = jwt.encode(_claims(account, **claims), config.jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims_for(account, **claims), config.jwt_secret, algorithm="HS256")
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
 
@@ -142,7 +137,7 @@ def test_tampered_payload_naming_another_account_is_401(client, account, before)
     )
     before = rows()
     header, _, signature = issue_jwt(account.pk).split(".")
-    token = f"{header}.{_part(_claims(other))}.{signature}"
+    token = f"{header}.{_part(claims_for(other))}.{signature}"
 
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
 
@@ -187,7 +182,7 @@ def test_lowercase_bearer_with_a_bad_token_is_the_same_401(client, account, befo
 
 
 def test_100_kb_token_is_401(client, account, fake_b24, before):
-    token = _signed({"alg": "HS256"}, {**_claims(account), "pad": "x" * 100_000}, secret="guessed-secret-0123456789")
+    token = _signed({"alg": "HS256"}, {**claims_for(account), "pad": "x" * 100_000}, secret="guessed-secret-0123456789")
 
     assert len(token) > 100_000
     assert _refused(client, f"Bearer {token}", before) == "Invalid JWT token"
@@ -219,7 +214,7 @@ def test_other_schemes_fall_back_to_placement_data_and_are_400(client, account, 
 
 
 def test_refused_token_never_appears_in_the_log(client, account, caplog):
-    token = _signed({"alg": "RS256"}, _claims(account))
+    token = _signed({"alg": "RS256"}, claims_for(account))
 
     client.get("/api/list", HTTP_AUTHORIZATION=f"Bearer {token}")
 

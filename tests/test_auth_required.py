@@ -9,21 +9,9 @@ import pytest
 from main.jwts import issue_jwt, verify_jwt
 from main.models import Bitrix24Account
 from tests.support.fake_bitrix24 import CLIENT_ID, PORTAL_A, PORTAL_B
+from tests.support.jwts import claims_for, decoded, signed
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
-
-
-def _jwt(claims: dict, secret: str = SECRET, algorithm: str = "HS256", headers: dict | None = None) -> str:
-    return jwt.encode(claims, secret, algorithm=algorithm, headers=headers)
-
-
-def _claims(account, **overrides) -> dict:
-    now = dt.datetime.now(dt.UTC)
-    claims = {"account_id": str(account.pk), "iat": now, "exp": now + dt.timedelta(minutes=5)}
-    claims.update(overrides)
-    return {k: v for k, v in claims.items() if v is not None}
 
 
 def _get_list(client, token: str):
@@ -46,7 +34,7 @@ def test_bearer_jwt_round_trip_reaches_the_view_without_calling_bitrix24(client,
 
 
 def test_jwt_claims_are_account_id_iat_exp_and_auth_time(account):
-    claims = jwt.decode(issue_jwt(account.pk, minutes=5), SECRET, algorithms=["HS256"])
+    claims = decoded(issue_jwt(account.pk, minutes=5))
 
     assert set(claims) == {"account_id", "iat", "exp", "auth_time"}
     assert claims["account_id"] == str(account.pk)
@@ -59,26 +47,30 @@ def test_jwt_claims_are_account_id_iat_exp_and_auth_time(account):
     ("make_token", "expected"),
     [
         pytest.param(
-            lambda a: _jwt(_claims(a), secret="another-secret-0123456789abcdef0123"),
+            lambda a: signed(claims_for(a), secret="another-secret-0123456789abcdef0123"),
             "Invalid JWT token",
             id="wrong-secret",
         ),
-        pytest.param(lambda a: _jwt(_claims(a))[:-4] + "AAAA", "Invalid JWT token", id="bad-signature"),
+        pytest.param(lambda a: signed(claims_for(a))[:-4] + "AAAA", "Invalid JWT token", id="bad-signature"),
         pytest.param(
-            lambda a: _jwt(_claims(a, exp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))),
+            lambda a: signed(claims_for(a, exp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))),
             "JWT token has expired",
             id="expired",
         ),
-        pytest.param(lambda a: _jwt(_claims(a, exp=None)), "Invalid JWT token", id="missing-exp"),
-        pytest.param(lambda a: _jwt(_claims(a, iat=None)), "Invalid JWT token", id="missing-iat"),
-        pytest.param(lambda a: _jwt(_claims(a, account_id=None)), "Invalid JWT token", id="missing-account_id"),
-        pytest.param(lambda a: _jwt(_claims(a, account_id="not-a-uuid")), "Invalid JWT token", id="account-not-uuid"),
+        pytest.param(lambda a: signed(claims_for(a, exp=None)), "Invalid JWT token", id="missing-exp"),
+        pytest.param(lambda a: signed(claims_for(a, iat=None)), "Invalid JWT token", id="missing-iat"),
+        pytest.param(lambda a: signed(claims_for(a, account_id=None)), "Invalid JWT token", id="missing-account_id"),
         pytest.param(
-            lambda a: _jwt(_claims(a, account_id="6f1c3f5e-0000-4000-8000-000000000000")),
+            lambda a: signed(claims_for(a, account_id="not-a-uuid")), "Invalid JWT token", id="account-not-uuid"
+        ),
+        pytest.param(
+            lambda a: signed(claims_for(a, account_id="6f1c3f5e-0000-4000-8000-000000000000")),
             "Invalid JWT token",
             id="unknown-account",
         ),
-        pytest.param(lambda a: _jwt(_claims(a), algorithm="HS512"), "Invalid JWT token", id="other-hmac-algorithm"),
+        pytest.param(
+            lambda a: signed(claims_for(a), algorithm="HS512"), "Invalid JWT token", id="other-hmac-algorithm"
+        ),
         pytest.param(lambda a: "not.a.jwt", "Invalid JWT token", id="garbage"),
     ],
 )
@@ -91,7 +83,7 @@ def test_bad_bearer_tokens_get_401_with_their_reason(client, account, fake_b24, 
 
 
 def test_alg_none_token_is_refused(client, account):
-    unsigned = jwt.encode(_claims(account), key=None, algorithm="none")
+    unsigned = jwt.encode(claims_for(account), key=None, algorithm="none")
 
     response = _get_list(client, unsigned)
 

@@ -14,24 +14,19 @@ import jwt
 import pytest
 
 from tests.support.invariants import assert_refused, rows
+from tests.support.jwts import claims_for, decoded, signed
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 OLD_SECRET = "the-secret-before-the-rotation-0123456789abcdef"
 HOUR = 3600
 REFUSED_RENEWAL = "Fresh placement data is needed: this session is too old to renew its JWT"
 
 
-def _token(account, secret: str = SECRET, **claims) -> str:
-    """A JWT of the account valid for five more minutes; `auth_time=None` leaves the claim out."""
-    now = int(time.time())
-    values = {"account_id": str(account.pk), "iat": now, "exp": now + 300, "auth_time": now, **claims}
-    return jwt.encode({k: v for k, v in values.items() if v is not None}, secret, algorithm="HS256")
-
-
-def _claims(token: str, secret: str = SECRET) -> dict:
-    return jwt.decode(token, secret, algorithms=["HS256"])
+def _token(account, secret: str | None = None, **claims: object) -> str:
+    """A JWT of the account valid for five more minutes, vouched for now unless `auth_time` says otherwise
+    (`auth_time=None` leaves the claim out)."""
+    return signed(claims_for(account, **{"auth_time": int(time.time()), **claims}), secret)
 
 
 def _renew(client, token: str):
@@ -47,7 +42,7 @@ def test_placement_data_gets_a_jwt_whose_auth_time_is_now(client, fake_b24):
     response = client.post("/api/getToken", fake_b24.placement(fake_b24.grant()), content_type="application/json")
 
     assert response.status_code == 200
-    assert before <= _claims(response.json()["token"])["auth_time"] <= time.time()
+    assert before <= decoded(response.json()["token"])["auth_time"] <= time.time()
 
 
 def test_bearer_renewal_copies_auth_time(client, account, fake_b24):
@@ -56,7 +51,7 @@ def test_bearer_renewal_copies_auth_time(client, account, fake_b24):
     response = _renew(client, _token(account, auth_time=vouched, iat=int(time.time()) - 600))
 
     assert response.status_code == 200
-    claims = _claims(response.json()["token"])
+    claims = decoded(response.json()["token"])
     assert claims["auth_time"] == vouched
     assert claims["iat"] >= time.time() - 5  # a new token...
     assert claims["account_id"] == str(account.pk)  # ...for the same account, without asking Bitrix24
@@ -77,9 +72,9 @@ def test_a_renewed_jwt_cannot_be_renewed_past_the_limit_either(client, account):
     """Renewing every hour never moves `auth_time` forward: the chain ends JWT_MAX_AGE_HOURS after the placement."""
     renewed = _renew(client, _token(account, auth_time=int(time.time()) - 24 * HOUR + 60)).json()["token"]
 
-    assert _claims(renewed)["auth_time"] < time.time() - 24 * HOUR + 61
+    assert decoded(renewed)["auth_time"] < time.time() - 24 * HOUR + 61
     assert _renew(client, renewed).status_code == 200
-    assert _claims(_renew(client, renewed).json()["token"])["auth_time"] == _claims(renewed)["auth_time"]
+    assert decoded(_renew(client, renewed).json()["token"])["auth_time"] == decoded(renewed)["auth_time"]
 
 
 def test_jwt_max_age_hours_comes_from_the_settings(client, account, settings):
@@ -99,7 +94,7 @@ def test_a_jwt_without_auth_time_counts_its_iat(client, account):
     refused = _renew(client, _token(account, auth_time=None, iat=long_ago))
 
     assert renewed.status_code == 200
-    assert _claims(renewed.json()["token"])["auth_time"] == recent
+    assert decoded(renewed.json()["token"])["auth_time"] == recent
     assert (refused.status_code, refused.json()) == (401, {"error": REFUSED_RENEWAL})
 
 
@@ -118,7 +113,7 @@ def test_placement_data_renews_an_old_session(client, fake_b24, account):
     response = client.post("/api/getToken", fake_b24.placement(grant), content_type="application/json")
 
     assert response.status_code == 200
-    assert _claims(response.json()["token"])["auth_time"] >= time.time() - 5
+    assert decoded(response.json()["token"])["auth_time"] >= time.time() - 5
 
 
 @pytest.mark.parametrize("auth_time", ["yesterday", [1], {"t": 1}], ids=["text", "array", "object"])
@@ -152,9 +147,9 @@ def test_jwt_signed_with_the_previous_secret_is_accepted_and_renewed_with_the_cu
     assert listed.status_code == 200
     assert renewed.status_code == 200
     token = renewed.json()["token"]
-    assert _claims(token, SECRET)["auth_time"] == _claims(old, OLD_SECRET)["auth_time"]
+    assert decoded(token)["auth_time"] == decoded(old, OLD_SECRET)["auth_time"]
     with pytest.raises(jwt.InvalidSignatureError):
-        _claims(token, OLD_SECRET)
+        decoded(token, OLD_SECRET)
 
 
 def test_jwt_of_the_previous_secret_is_refused_once_the_setting_is_cleared(client, account, settings):
