@@ -47,6 +47,7 @@ from bench.measure import (
     Placements,
     PlacementSamples,
     Series,
+    WrkRun,
     isolation,
     placement_bodies,
     placement_seconds,
@@ -283,8 +284,13 @@ def _rounds(
     stock = [series for name, series in ceilings.items() if name in WORKER_CLASSES]
     fastest = [max(series.runs[round_].rps for series in stock) for round_ in range(ROUNDS)]
     for series in measured.values():
-        series.ratio = statistics.median(run.rps / best for run, best in zip(series.runs, fastest, strict=True))
+        series.ratio = _median_ratio(series.runs, fastest)
     return ceilings, measured
+
+
+def _median_ratio(runs: list[WrkRun], baselines: list[float]) -> float:
+    """The median over the rounds of a run's requests/s to its round's baseline."""
+    return statistics.median(run.rps / baseline for run, baseline in zip(runs, baselines, strict=True))
 
 
 def _warm_up(
@@ -352,9 +358,7 @@ def _default_configuration(
             served += run_wrk(wrk, LOAD, production, bearer[0], 10).requests
         worker_rss_mb = [rss_mb(pid) for pid in production.worker_pids()]
         observability_off = ceilings.pop(WITHOUT_TRACING)
-        observability_off_ratio = statistics.median(
-            run.rps / bare.rps for run, bare in zip(ceilings[own_class].runs, observability_off.runs, strict=True)
-        )
+        observability_off_ratio = _median_ratio(ceilings[own_class].runs, [run.rps for run in observability_off.runs])
         startup_seconds = _restart_time(production)
         exit_status = production.stop()
         machine = _machine()
