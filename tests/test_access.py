@@ -14,12 +14,11 @@ import pytest
 from main.jwts import verify_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import PORTAL_A
-from tests.support.invariants import assert_refused, rows
+from tests.support.invariants import INACTIVE, assert_refused, rows
 
 pytestmark = pytest.mark.django_db
 
 APP_INFO = "/rest/app.info/"
-INACTIVE = "This Bitrix24 account is not active"
 
 
 def _deactivate(account: Bitrix24Account, how: str) -> None:

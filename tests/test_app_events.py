@@ -8,11 +8,9 @@ import pytest
 from main.jwts import issue_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B
-from tests.support.invariants import assert_refused, rows
+from tests.support.invariants import INACTIVE, assert_refused, rows
 
 pytestmark = pytest.mark.django_db
-
-INACTIVE = "This Bitrix24 account is not active"
 
 
 def _post_event(client, fields: dict):

@@ -21,13 +21,12 @@ from main.jwts import verify_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from tests.support.fake_bitrix24 import LIFECYCLE_EVENTS, PORTAL_A, Portal
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
-from tests.support.invariants import assert_json_error, assert_refused, rows
+from tests.support.invariants import INACTIVE, assert_json_error, assert_refused, rows
 from tests.support.test_ca import TestCA
 
 pytestmark = pytest.mark.django_db
 
 APP_INFO, TOKEN, BATCH, PROFILE = "/rest/app.info/", "/oauth/token/", "/rest/batch.json", "/rest/profile.json"
-INACTIVE = "This Bitrix24 account is not active"
 SELF_HOSTED_MEMBER_ID = "member-sh-0000000000000000000000000009"
 
 

@@ -29,6 +29,7 @@ from tests.support.gunicorn import (
     production_env,
     request,
 )
+from tests.support.invariants import INACTIVE
 from tests.support.orm_probe import migrate
 from tests.support.postgres_server import ThrowawayPostgres
 from tests.support.waiting import wait_until
@@ -264,12 +265,12 @@ def test_an_account_blocked_under_load_loses_access_within_access_check_seconds(
     after = load.answered(start=blocked_at + 1.5)
     assert set(_statuses(after)) == {("account 0", 403), ("account 1", 200), ("account 2", 200)}
     refused = [o.answer.json() for o in after if o.name == "account 0"]
-    assert refused == [{"error": "This Bitrix24 account is not active"}] * len(refused)
+    assert refused == [{"error": INACTIVE}] * len(refused)
     # Nor does a new placement let it back in, or change its row.
     comeback = post_json(
         server.port, "/api/getToken", bitrix24.fake.placement(bitrix24.fake.grant(grants[0].portal, 1))
     )
-    assert (comeback.status, comeback.json()) == (403, {"error": "This Bitrix24 account is not active"})
+    assert (comeback.status, comeback.json()) == (403, {"error": INACTIVE})
     row = "SELECT status, access_token FROM bitrix24account WHERE domain_url = %s"
     assert database.query(row, (grants[0].portal.domain,)) == [("blocked", grants[0].access_token)]
 

@@ -14,10 +14,9 @@ from main.jwts import issue_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
 from main.statuses import AUTOMATIC
 from tests.support.fake_bitrix24 import NO_ACCESS, NOT_INSTALLED, PAYMENT_REQUIRED, PORTAL_A, RestError
+from tests.support.invariants import INACTIVE
 
 pytestmark = pytest.mark.django_db
-
-INACTIVE = {"error": "This Bitrix24 account is not active"}
 
 
 @pytest.fixture
@@ -53,11 +52,11 @@ def test_a_refused_refresh_token_blocks_the_account_and_later_calls_fail_fast(cl
     calls = len(fake_b24.requests)
     second = _me(client, installed)
 
-    assert (first.status_code, first.json()) == (403, INACTIVE)
+    assert (first.status_code, first.json()) == (403, {"error": INACTIVE})
     status, comment = _status_and_comment(Bitrix24Account, pk=installed.pk)
     assert status == "blocked"
     assert comment.startswith(f"{AUTOMATIC}Bitrix24 answered INVALID_GRANT")
-    assert (second.status_code, second.json()) == (403, INACTIVE)
+    assert (second.status_code, second.json()) == (403, {"error": INACTIVE})
     assert len(fake_b24.requests) == calls  # Bitrix24 was not asked again
 
 
@@ -74,7 +73,7 @@ def test_an_answer_that_the_app_or_grant_is_gone_moves_the_status(client, fake_b
 
     response = _me(client, installed)
 
-    assert (response.status_code, response.json()) == (403, INACTIVE)
+    assert (response.status_code, response.json()) == (403, {"error": INACTIVE})
     rows = of.objects.values_list("status", "comment")
     assert [(row_status, comment.startswith(AUTOMATIC)) for row_status, comment in rows] == [(status, True)]
     assert answer.description in rows[0][1]
@@ -91,7 +90,7 @@ def test_the_portals_installations_move_in_one_update_that_checks_the_status_as_
     with CaptureQueriesContext(connection) as queries:
         response = _me(client, installed)
 
-    assert (response.status_code, response.json()) == (403, INACTIVE)
+    assert (response.status_code, response.json()) == (403, {"error": INACTIVE})
     assert _status_and_comment(ApplicationInstallation, bitrix_24_account=installed)[0] == "deleted"
     touching = [query["sql"] for query in queries if "application_installation" in query["sql"]]
     (update,) = [sql for sql in touching if sql.startswith("UPDATE")]
@@ -131,7 +130,7 @@ def test_a_block_an_operator_set_is_never_lifted_by_a_placement(client, fake_b24
 
     response = client.post("/api/getToken", placement, content_type="application/json")
 
-    assert (response.status_code, response.json()) == (403, INACTIVE)
+    assert (response.status_code, response.json()) == (403, {"error": INACTIVE})
     assert set(model.objects.values_list("status", "comment")) == {("blocked", "blocked by the support team")}
 
 

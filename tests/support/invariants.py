@@ -32,6 +32,8 @@ API_ROUTES = {
 # Routes that answer without a JWT or placement data.
 PUBLIC_ROUTES = ("/api/healthz", "/api/app-events")
 
+# The refusal of an account that may not act (blocked, deleted, uninstalled), as the API words it.
+INACTIVE = "This Bitrix24 account is not active"
 MIN_SECRET_LENGTH = 8  # shorter values would match ordinary words of an answer by chance
 
 
