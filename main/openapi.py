@@ -27,7 +27,6 @@ from main.openapi_schemas import (
     PLACEMENT_QUERY_FIELDS,
     SCHEMAS,
     Schema,
-    install_schema,
     placement_properties,
 )
 
@@ -260,11 +259,6 @@ def _paths() -> dict[str, Schema]:
 @functools.cache
 def openapi_description() -> dict[str, Any]:
     """The whole description, as `GET /api/openapi.json` serves it."""
-    schemas = {
-        **SCHEMAS,
-        "Install": install_schema("PlacementData"),
-        "InstallForm": install_schema("PlacementForm"),
-    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -285,7 +279,7 @@ def openapi_description() -> dict[str, Any]:
         ],
         "paths": _paths(),
         "components": {
-            "schemas": schemas,
+            "schemas": SCHEMAS,
             "responses": {str(int(status)): _error_response(status, text) for status, text in _ERRORS.items()},
             "headers": _HEADERS,
             "securitySchemes": {

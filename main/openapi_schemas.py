@@ -105,7 +105,9 @@ _INSTALL_DETAILS = {
 }
 
 
-def install_schema(placement: str) -> Schema:
+def _install_schema(placement: str) -> Schema:
+    """The install's body: placement data (`placement`, the JSON or form schema) with its details, or the details
+    alone with a Bearer JWT."""
     return {
         "anyOf": [
             {"title": "Placement data", "allOf": [{"$ref": f"#/components/schemas/{placement}"}, _INSTALL_DETAILS]},
@@ -207,6 +209,8 @@ SCHEMAS: dict[str, Schema] = {
     "Error": _object({"error": {"type": "string"}}, description="Every refusal and failure: what is wrong."),
     "PlacementData": _placement_schema(form=False),
     "PlacementForm": _placement_schema(form=True),
+    "Install": _install_schema("PlacementData"),
+    "InstallForm": _install_schema("PlacementForm"),
     "AppEvent": _event_schema(),
     "Message": _object({"message": {"type": "string"}}),
     "Health": _object({"status": _const("healthy"), "backend": _const("python"), "timestamp": {"type": "number"}}),
