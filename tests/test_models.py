@@ -5,14 +5,13 @@ The account makes real b24pysdk REST calls (`profile`); the fake Bitrix24 answer
 OAuth server and redirects a moved portal's old domain.
 """
 
-import threading
 import time
 
 import pytest
-from django.db import connections
 
 from main.models import Bitrix24Account
 from tests.support.fake_bitrix24 import PORTAL_A, FakeBitrix24, Grant
+from tests.support.threads import at_once, hold_together
 
 pytestmark = pytest.mark.django_db
 
@@ -123,29 +122,10 @@ def test_two_processes_renewing_one_expired_token_at_once_spend_the_refresh_toke
     """As the test above, but at the same time: two threads, each with its own database connection and its own copy
     of the account, start renewing together. The row lock makes one wait for the other's renewal and take it."""
     _use_grant(account, grant, expires_timestamp=int(time.time()) - 60)
-    together = threading.Barrier(2, timeout=10)
-    renew = Bitrix24Account.refresh_and_set_oauth_token
+    hold_together(monkeypatch, Bitrix24Account, "refresh_and_set_oauth_token", 2)
+    copies = [Bitrix24Account.objects.get(pk=account.pk) for _ in range(2)]
 
-    def renew_together(self, **kwargs):
-        together.wait()
-        return renew(self, **kwargs)
-
-    monkeypatch.setattr(Bitrix24Account, "refresh_and_set_oauth_token", renew_together)
-    names, copies = [], []
-
-    def call_portal() -> None:
-        try:
-            copy = Bitrix24Account.objects.get(pk=account.pk)
-            copies.append(copy)
-            names.append(_profile_name(copy))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=call_portal) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    names = at_once([lambda copy=copy: _profile_name(copy) for copy in copies])
 
     assert names == ["Anna", "Anna"]
     assert fake_b24.calls_to("/oauth/token/") == 1

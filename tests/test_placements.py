@@ -4,10 +4,7 @@ renewed once with the placement's refresh token; self-hosted portal hosts only w
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connections
 
 from main import placements as placements_module
 from main.jwts import issue_jwt, verify_jwt
@@ -15,6 +12,7 @@ from main.models import Bitrix24Account, PlacementRenewal
 from main.placements import RELEASED_ADDRESS
 from tests.support.fake_bitrix24 import PORTAL_A, Portal
 from tests.support.invariants import assert_refused, rows
+from tests.support.threads import at_once, hold_together
 
 pytestmark = pytest.mark.django_db
 
@@ -109,34 +107,7 @@ def _concurrently(placements: list[dict]) -> list:
     """POST each placement to getToken at once, each from a thread with its own database connection; the answers."""
     from django.test import Client
 
-    answers: list = []
-
-    def get_token(placement: dict) -> None:
-        try:
-            answers.append(_get_token(Client(), placement))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=get_token, args=(placement,)) for placement in placements]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return answers
-
-
-def _hold_together(monkeypatch, name: str, count: int) -> None:
-    """Hold `count` threads at main/placements.py's function `name` until all of them have reached it (once each)."""
-    together, waited = threading.Barrier(count, timeout=10), threading.local()
-    function = getattr(placements_module, name)
-
-    def held(*args):
-        if not getattr(waited, "done", False):
-            waited.done = True
-            together.wait()
-        return function(*args)
-
-    monkeypatch.setattr(placements_module, name, held)
+    return at_once([lambda placement=placement: _get_token(Client(), placement) for placement in placements])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -144,7 +115,7 @@ def test_concurrent_first_placements_of_one_user_make_one_account(fake_b24, monk
     # Four tabs of a new user open the app at once, each with an access token of its own. All four requests are
     # held until each has verified its token, so that all of them look for the user's row before any has made it.
     placements = [fake_b24.placement(fake_b24.grant(PORTAL_A, user_id=5)) for _ in range(4)]
-    _hold_together(monkeypatch, "_save", len(placements))
+    hold_together(monkeypatch, placements_module, "_save", len(placements))
 
     answers = _concurrently(placements)
 
@@ -209,7 +180,7 @@ def test_concurrent_requests_with_one_refused_refresh_token_are_all_401(fake_b24
     # All four claim the renewal at once; each that finds the one before it failed renews in its turn and is refused.
     # (On MySQL, waiters released by a failed renewal deadlock on their own claims: the victim claims again.)
     placement = fake_b24.placement(fake_b24.grant(PORTAL_A, expired=True), REFRESH_ID="rt-never-issued-000000")
-    _hold_together(monkeypatch, "_claim", 4)
+    hold_together(monkeypatch, placements_module, "_claim", 4)
 
     answers = _concurrently([placement] * 4)
 
