@@ -146,7 +146,7 @@ def test_b24_call_renews_an_expired_token_and_saves_the_new_pair(account, fake_b
     out, _ = _run("b24_call", str(account.pk), "profile")
 
     assert json.loads(out)["result"]["ID"] == "7"
-    renewed = next(g for g in fake_b24.grants.values() if not g.expired)
+    renewed = fake_b24.live_grant()
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)
     assert row.refresh_token != grant.refresh_token

@@ -35,19 +35,13 @@ def _profile_name(account: Bitrix24Account) -> str:
     return account.client.profile().result["NAME"]
 
 
-def _only_grant(fake_b24: FakeBitrix24) -> Grant:
-    """The one grant whose tokens still work."""
-    (grant,) = (grant for grant in fake_b24.grants.values() if not grant.expired)
-    return grant
-
-
 def test_locally_expired_token_is_refreshed_and_the_new_pair_saved(account, fake_b24, grant):
     _use_grant(account, grant, expires_timestamp=int(time.time()) - 60)
 
     assert _profile_name(account) == "Anna"
 
     assert fake_b24.requests == [("GET", "/oauth/token/"), ("POST", "/rest/profile.json")]
-    renewed = _only_grant(fake_b24)
+    renewed = fake_b24.live_grant()
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)
     assert (row.expires_timestamp, row.expires_in) == (renewed.expires, 3600)
@@ -64,7 +58,7 @@ def test_old_refresh_token_is_spent_and_the_saved_one_works(account, fake_b24, g
     row.expires_timestamp = int(time.time()) - 60  # force another refresh, with the saved refresh token
     assert _profile_name(row) == "Anna"
     assert fake_b24.calls_to("/oauth/token/") == 2
-    assert Bitrix24Account.objects.get(pk=account.pk).access_token == _only_grant(fake_b24).access_token
+    assert Bitrix24Account.objects.get(pk=account.pk).access_token == fake_b24.live_grant().access_token
 
 
 def test_token_the_portal_calls_expired_is_refreshed_and_saved(account, fake_b24, grant):
@@ -78,7 +72,7 @@ def test_token_the_portal_calls_expired_is_refreshed_and_saved(account, fake_b24
         ("GET", "/oauth/token/"),
         ("POST", "/rest/profile.json"),
     ]
-    renewed = _only_grant(fake_b24)
+    renewed = fake_b24.live_grant()
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert (row.access_token, row.refresh_token, row.expires_timestamp) == (
         renewed.access_token,
@@ -109,7 +103,7 @@ def test_a_process_holding_the_spent_refresh_token_takes_the_renewed_pair(accoun
     assert _profile_name(second) == "Anna"
 
     assert fake_b24.calls_to("/oauth/token/") == 1
-    renewed = _only_grant(fake_b24)
+    renewed = fake_b24.live_grant()
     assert second.access_token == renewed.access_token
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)
@@ -129,7 +123,7 @@ def test_two_processes_renewing_one_expired_token_at_once_spend_the_refresh_toke
 
     assert names == ["Anna", "Anna"]
     assert fake_b24.calls_to("/oauth/token/") == 1
-    renewed = _only_grant(fake_b24)
+    renewed = fake_b24.live_grant()
     assert [copy.refresh_token for copy in copies] == [renewed.refresh_token] * 2
     row = Bitrix24Account.objects.get(pk=account.pk)
     assert (row.access_token, row.refresh_token) == (renewed.access_token, renewed.refresh_token)

@@ -26,9 +26,10 @@ from django.db import connection
 from celery_app import app
 from main.jwts import issue_jwt
 from main.models import ApplicationInstallation, Bitrix24Account
+from tests.support.accounts import stored_account
 from tests.support.celery_worker import Beat, Worker
 from tests.support.databases import configured_server
-from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B, FakeBitrix24, Grant
+from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B, FakeBitrix24
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
 from tests.support.gunicorn import HANG_TIMEOUT, Gunicorn, bearer, production_env, request
 from tests.support.invariants import rows
@@ -269,27 +270,12 @@ def test_while_the_broker_is_away_events_get_503_and_nothing_is_written(
 # --- Periodic token renewal --------------------------------------------------------------------------------------
 
 
-def _account(user_id: int, expires_in: dt.timedelta, grant: Grant | None = None, **fields) -> Bitrix24Account:
-    expires = dt.datetime.now(dt.UTC) + expires_in
-    return Bitrix24Account.objects.create(
-        b24_user_id=user_id,
-        domain_url=PORTAL_A.domain,
-        member_id=PORTAL_A.member_id,
-        status=fields.pop("status", "active"),
-        access_token=grant.access_token if grant else f"at-unknown-{user_id:020d}",
-        refresh_token=grant.refresh_token if grant else f"rt-unknown-{user_id:020d}",
-        expires_timestamp=int(expires.timestamp()),
-        expires_in=3600,
-        **fields,
-    )
-
-
 def test_beat_renews_expiring_tokens_and_blocks_accounts_whose_refresh_token_is_refused(fake_b24, worker_env, tmp_path):
     soon, later = dt.timedelta(minutes=5), dt.timedelta(hours=2)
-    renewable = _account(1, soon, fake_b24.grant(PORTAL_A, user_id=1))
-    refused = _account(2, soon)  # Bitrix24 answers invalid_grant to its refresh token
-    fresh = _account(3, later, fake_b24.grant(PORTAL_A, user_id=3))
-    operator_blocked = _account(4, soon, fake_b24.grant(PORTAL_A, user_id=4), status="blocked", comment="unpaid")
+    renewable = stored_account(1, soon, fake_b24.grant(PORTAL_A, user_id=1))
+    refused = stored_account(2, soon)  # Bitrix24 answers invalid_grant to its refresh token
+    fresh = stored_account(3, later, fake_b24.grant(PORTAL_A, user_id=3))
+    operator_blocked = stored_account(4, soon, fake_b24.grant(PORTAL_A, user_id=4), status="blocked", comment="unpaid")
     untouched = {a.pk: a for a in (fresh, operator_blocked)}
     env = {
         **worker_env,
@@ -305,7 +291,7 @@ def test_beat_renews_expiring_tokens_and_blocks_accounts_whose_refresh_token_is_
         worker.wait_for_output("Token renewal: 1 renewed, 1 refused")
         worker.wait_for_output("Token renewal: 0 renewed, 0 refused", count=2)  # later sweeps find nothing to do
 
-    (new_grant,) = (g for g in fake_b24.grants.values() if g.user_id == 1 and not g.expired)
+    new_grant = fake_b24.live_grant(user_id=1)
     row = Bitrix24Account.objects.get(pk=renewable.pk)
     assert (row.access_token, row.refresh_token, row.expires_timestamp) == (
         new_grant.access_token,

@@ -13,6 +13,7 @@ import requests
 from main.exceptions import Bitrix24Timeout
 from main.models import ApplicationInstallation, Bitrix24Account
 from main.tasks import renew_expiring_tokens
+from tests.support.accounts import stored_account
 from tests.support.fake_bitrix24 import OAUTH_SERVER, PORTAL_A, FakeBitrix24
 from tests.support.invariants import rows
 
@@ -27,16 +28,7 @@ def _renewal_on(settings):
 
 def _expiring_account(fake_b24: FakeBitrix24, user_id: int, minutes: int = 5, **fields) -> Bitrix24Account:
     grant = fake_b24.grant(PORTAL_A, user_id=user_id)
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
-    values = {"status": "active", "access_token": grant.access_token, "refresh_token": grant.refresh_token, **fields}
-    return Bitrix24Account.objects.create(
-        b24_user_id=user_id,
-        domain_url=PORTAL_A.domain,
-        member_id=PORTAL_A.member_id,
-        expires_timestamp=int(expires.timestamp()),
-        expires_in=3600,
-        **values,
-    )
+    return stored_account(user_id, dt.timedelta(minutes=minutes), grant, **fields)
 
 
 def _tokens(account: Bitrix24Account) -> tuple:
@@ -51,7 +43,7 @@ def test_renews_tokens_that_expire_within_the_window_and_only_those(fake_b24):
     assert renew_expiring_tokens() == {"renewed": 2, "refused": 0}
 
     for account in (expiring, expired):
-        (grant,) = (g for g in fake_b24.grants.values() if g.user_id == account.b24_user_id and not g.expired)
+        grant = fake_b24.live_grant(user_id=account.b24_user_id)
         assert _tokens(account) == (grant.access_token, grant.refresh_token, grant.expires)
     assert _tokens(later) == (later.access_token, later.refresh_token, later.expires_timestamp)
     assert renew_expiring_tokens() == {"renewed": 0, "refused": 0}  # renewed ones no longer expire soon

@@ -92,6 +92,11 @@ class FakeBitrix24:
         self.grants[grant.access_token] = grant
         return grant
 
+    def live_grant(self, user_id: int | None = None) -> Grant:
+        """The one grant (of `user_id`) whose tokens still work; fails unless there is exactly one."""
+        (grant,) = (g for g in self.grants.values() if not g.expired and user_id in (None, g.user_id))
+        return grant
+
     def make_admin(self, grant: Grant) -> Grant:
         self.admins.add((grant.portal.member_id, grant.user_id))
         return grant
