@@ -26,8 +26,6 @@ from datetime import timedelta
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as run_settings
@@ -35,6 +33,7 @@ from hypothesis import settings as run_settings
 from main.jwts import issue_jwt
 from main.openapi import PLACEMENT_EXAMPLE, openapi_description
 from tests.support.fake_bitrix24 import Portal
+from tests.support.wsgi import keeping_the_test_connection
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [
@@ -53,22 +52,16 @@ schema = schemathesis.openapi.from_dict(copy.deepcopy(openapi_description()))
 
 @pytest.fixture
 def wsgi_app(db) -> Callable:
-    """The project's WSGI app, keeping the test's database connection across requests as Django's test client does
-    (`close_old_connections` would close it, and with it the test's transaction)."""
+    """The project's WSGI app, keeping the test's database connection across requests as Django's test client does."""
     app = WSGIHandler()
 
     def keeping_the_connection(environ: dict, start_response: Callable) -> list[bytes]:
-        for signal in (request_started, request_finished):
-            signal.disconnect(close_old_connections)
-        try:
+        with keeping_the_test_connection():
             response = app(environ, start_response)
             try:
                 return list(response)
             finally:
                 response.close()  # request_finished, as a WSGI server sends it
-        finally:
-            for signal in (request_started, request_finished):
-                signal.connect(close_old_connections)
 
     return keeping_the_connection
 

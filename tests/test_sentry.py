@@ -12,16 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import requests
 import sentry_sdk
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
-from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django.urls import path
@@ -36,6 +33,7 @@ from main.utils.decorators.api_view import api_view
 from main.utils.decorators.auth_required import auth_required
 from tests.support.fake_bitrix24 import CLIENT_SECRET, OAUTH_SERVER, PORTAL_A, FakeBitrix24
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
+from tests.support.wsgi import keeping_the_test_connection
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -98,18 +96,6 @@ def oauth_server(settings) -> Iterator[FakeBitrix24Server]:
         yield server
 
 
-@contextmanager
-def _test_database_connection_kept() -> Iterator[None]:
-    """As Django's test client does: the test's database connection, inside its transaction, serves the request."""
-    for signal in (request_started, request_finished):
-        signal.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        for signal in (request_started, request_finished):
-            signal.connect(close_old_connections)
-
-
 def serve(request: WSGIRequest) -> tuple[int, dict[str, str]]:
     """Serve `request` through Django's WSGI application; its status and headers."""
     answer: dict = {}
@@ -117,7 +103,7 @@ def serve(request: WSGIRequest) -> tuple[int, dict[str, str]]:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> None:
         answer.update(status=int(status.split()[0]), headers=dict(headers))
 
-    with _test_database_connection_kept():
+    with keeping_the_test_connection():
         response = get_wsgi_application()(request.environ, start_response)
         b"".join(response)
         response.close()
