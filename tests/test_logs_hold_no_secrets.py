@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,7 +17,7 @@ import pytest
 from config import config
 from tests.support.fake_bitrix24 import CLIENT_SECRET
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
-from tests.support.gunicorn import bearer, request
+from tests.support.gunicorn import bearer, request, wait_until_answering
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
 
@@ -97,22 +96,11 @@ def runserver(tmp_path) -> Iterator[tuple[int, FakeBitrix24Server]]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            _wait_until_answering(server, port, log)
+            wait_until_answering(port, server, log, START_TIMEOUT)
             yield port, bitrix24
         finally:
             server.terminate()
             server.wait(timeout=START_TIMEOUT)
-
-
-def _wait_until_answering(server: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            request(port, "GET", "/api/healthz", timeout=5)
-            return
-        except OSError:  # not listening yet
-            time.sleep(0.1)
-    pytest.fail(f"runserver did not answer:\n{log.read_text()}")
 
 
 def test_runserver_request_log_holds_no_token_and_prints_each_line_once(runserver, tmp_path):

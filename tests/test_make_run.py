@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import pytest
 from django.contrib.auth.hashers import check_password
 
 from main.jwts import verify_jwt
-from tests.support.gunicorn import request
+from tests.support.gunicorn import request, wait_until_answering
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT
 
@@ -66,7 +65,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         start_new_session=True,  # its own process group: runserver's autoreloader forks a child
     )
     try:
-        _wait_until_healthy(server, port, tmp_path / "make-run.log")
+        wait_until_answering(port, server, tmp_path / "make-run.log", STARTUP_LIMIT_SECONDS)
         yield Server(port, tmp_path / "db.sqlite3")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -76,19 +75,6 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
-
-
-def _wait_until_healthy(server: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"make run exited with {server.returncode}:\n{log.read_text()}"
-        try:
-            if request(port, "GET", "/api/healthz", timeout=5).status == 200:
-                return
-        except OSError:  # not listening yet
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"make run did not answer /api/healthz within {STARTUP_LIMIT_SECONDS} s:\n{log.read_text()}")
 
 
 def test_make_run_serves_healthz_from_the_embedded_sqlite_database(make_run):

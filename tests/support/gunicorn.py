@@ -110,6 +110,20 @@ def request(
         return Answer(response.status, response.headers, content, time.monotonic() - started)
 
 
+def wait_until_answering(port: int, process: subprocess.Popen, log: Path, timeout: float = HANG_TIMEOUT) -> None:
+    """Return once `GET /api/healthz` on `port` answers 200; fail, with the server's `log`, if `process` exits first or
+    `timeout` seconds pass."""
+
+    def answering() -> bool:
+        assert process.poll() is None, f"the server exited with {process.returncode}:\n{log.read_text()}"
+        try:
+            return request(port, "GET", "/api/healthz", timeout=5).status == 200
+        except OSError:  # not listening yet
+            return False
+
+    wait_until(answering, timeout, lambda: f"the server did not answer within {timeout} s:\n{log.read_text()}")
+
+
 def post_json(port: int, path: str, payload: dict, timeout: float = 60) -> Answer:
     return request(port, "POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json"}, timeout)
 
