@@ -31,7 +31,7 @@ from tests.support.celery_worker import Beat, Worker
 from tests.support.databases import configured_server
 from tests.support.fake_bitrix24 import PORTAL_A, PORTAL_B, FakeBitrix24
 from tests.support.fake_bitrix24_server import FakeBitrix24Server
-from tests.support.gunicorn import HANG_TIMEOUT, Gunicorn, bearer, production_env, request
+from tests.support.gunicorn import HANG_TIMEOUT, Gunicorn, bearer, child_pids, production_env, request
 from tests.support.invariants import rows
 from tests.support.network import free_port
 from tests.support.rabbitmq import VirtualHost
@@ -175,9 +175,8 @@ def test_a_worker_killed_mid_task_loses_nothing_and_does_nothing_twice(
             _eventually(lambda: queue.messages() == (1, 0), "the message to be back in the queue")
             runner = workers.enter_context(Worker(worker_env, tmp_path / "second.log"))
         else:
-            pid = first.process.pid
-            (pool_process,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            os.kill(int(pool_process), signal.SIGKILL)
+            (pool_process,) = child_pids(first.process.pid)
+            os.kill(pool_process, signal.SIGKILL)
             first.wait_for_output("WorkerLostError")
             runner = first
         oauth_server.release()

@@ -110,6 +110,11 @@ def request(
         return Answer(response.status, response.headers, content, time.monotonic() - started)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (gunicorn's workers, a Celery worker's pool)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def wait_until_answering(port: int, process: subprocess.Popen, log: Path, timeout: float = HANG_TIMEOUT) -> None:
     """Return once `GET /api/healthz` on `port` answers 200; fail, with the server's `log`, if `process` exits first or
     `timeout` seconds pass."""
@@ -163,8 +168,7 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not answer within {HANG_TIMEOUT} s:\n{self.output()}")
 
     def worker_pids(self) -> list[int]:
-        pid = self.process.pid
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return child_pids(self.process.pid)
 
     def terminate(self) -> None:
         """SIGTERM: gunicorn's graceful shutdown (what `docker stop` sends)."""
