@@ -30,7 +30,7 @@ bind = "0.0.0.0:8000"  # the command line's --bind wins
 # - gevent: a request waiting on Bitrix24 (up to BITRIX24_TIMEOUT for a placement's first call) or on the database
 #   yields to the others, so a slow Bitrix24 holds up no other request (tests/test_load_and_faults.py), and the
 #   worker switches between requests without OS threads and the GIL's hand-overs: one worker served the bare view
-#   1.6 times as fast as gthread's 8 threads (1715 against 1045 requests/s), and Bearer /api/list 0.90 of that.
+#   1.7 times as fast as gthread's 8 threads (1662 against 951 requests/s), and Bearer /api/list 0.92 of that.
 #   psycopg2 waits cooperatively (post_fork), and PostgreSQL connections come from a pool of DB_POOL_SIZE per worker
 #   (settings.py), reused across requests.
 # - gthread stays for DB_ENGINE=mysql: mysqlclient would block the whole worker while it waits, and has no pool.
